@@ -1,0 +1,5 @@
+"""``python -m aicut``: see ``aicut.cli``."""
+
+from aicut.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""The one exception tree of aicut. Third-party errors (requests, av, grpc, redis) are translated at the boundary.
+
+AicutError                       root; ``code`` is stable and machine-readable, ``retryable`` says whether trying
+│                                again can help, the message tells a person what failed and what to do
+├── ConfigError                  settings, machines.yaml, .env, refusing an unsafe bind
+├── InvalidTaskError             a task that can never run as sent   → INVALID_ARGUMENT
+├── NotFoundError                no such task here                   → NOT_FOUND
+├── RefusedError                 a request the worker will not take now
+│   ├── WorkerFullError          every slot is busy                  → RESOURCE_EXHAUSTED
+│   ├── WorkerNotReadyError      draining or unhealthy               → FAILED_PRECONDITION
+│   └── TaskConflictError        another attempt of it runs here     → ALREADY_EXISTS
+└── TaskError                    ends one task
+    ├── FetchError               a download failed (network: retryable)
+    │   ├── UrlNotAllowedError   scheme, host or address refused by the fetch policy (final)
+    │   ├── HttpStatusError      4xx final, 5xx and 429 retryable
+    │   ├── NotMediaError        the bytes are not a video or audio file (final)
+    │   ├── TooLargeError        over the size cap (final)
+    │   └── FetchTimeoutError    connect, read or total time exceeded (retryable)
+    ├── MediaError               the file cannot be used (final)
+    │   ├── NoVideoStreamError
+    │   ├── NoAudioStreamError
+    │   └── EmptyMediaError
+    ├── TaskCrashedError         the task's process died (retryable)
+    └── TaskInterruptedError     cancelled, or handed back when the worker drained
+"""
+
+from __future__ import annotations
+
+
+class AicutError(Exception):
+    """Root of every error aicut raises on purpose."""
+
+    code = "INTERNAL"
+    retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, retryable={self.retryable}, message={self.message!r})"
+
+
+class ConfigError(AicutError):
+    code = "CONFIG"
+
+
+class InvalidTaskError(AicutError):
+    code = "INVALID_TASK"
+
+
+class NotFoundError(AicutError):
+    code = "NOT_FOUND"
+
+
+class RefusedError(AicutError):
+    code = "REFUSED"
+
+
+class TaskConflictError(RefusedError):
+    code = "TASK_CONFLICT"
+
+
+class WorkerFullError(RefusedError):
+    code = "WORKER_FULL"
+    retryable = True
+
+
+class WorkerNotReadyError(RefusedError):
+    code = "WORKER_NOT_READY"
+    retryable = True
+
+
+class TaskError(AicutError):
+    code = "TASK_FAILED"
+
+
+class FetchError(TaskError):
+    code = "FETCH_FAILED"
+    retryable = True
+
+
+class UrlNotAllowedError(FetchError):
+    code = "URL_NOT_ALLOWED"
+    retryable = False
+
+
+class HttpStatusError(FetchError):
+    code = "HTTP_STATUS"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, retryable=status >= 500 or status in (408, 429))
+        self.status = status
+
+
+class NotMediaError(FetchError):
+    code = "NOT_MEDIA"
+    retryable = False
+
+
+class TooLargeError(FetchError):
+    code = "TOO_LARGE"
+    retryable = False
+
+
+class FetchTimeoutError(FetchError):
+    code = "FETCH_TIMEOUT"
+    retryable = True
+
+
+class MediaError(TaskError):
+    code = "UNREADABLE_MEDIA"
+    retryable = False
+
+
+class NoVideoStreamError(MediaError):
+    code = "NO_VIDEO"
+
+
+class NoAudioStreamError(MediaError):
+    code = "NO_AUDIO"
+
+
+class EmptyMediaError(MediaError):
+    code = "EMPTY_MEDIA"
+
+
+class TaskCrashedError(TaskError):
+    code = "TASK_CRASHED"
+    retryable = True
+
+
+class TaskInterruptedError(TaskError):
+    code = "INTERRUPTED"
+    retryable = True

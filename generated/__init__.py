@@ -1,0 +1,1 @@
+"""protoc output only: never edit; `make protos` rebuilds it."""

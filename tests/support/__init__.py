@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: real media and a real HTTP server."""
