@@ -38,6 +38,42 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def _cmd_coordinator(args: argparse.Namespace) -> int:
+    from aicut.coordinator.app import serve
+
+    settings = load_settings(args.machines, coordinator={"host": args.host, "port": args.port,
+                                                         "http_port": args.http_port,
+                                                         "insecure": args.insecure or None})
+    setup_logging(settings.log_level)
+    return asyncio.run(serve(settings))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from aicut.local import run_local
+
+    settings = load_settings(args.machines)
+    setup_logging(settings.log_level)
+    return asyncio.run(run_local(settings, args.machines))
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from aicut.operator import submit
+
+    return asyncio.run(submit(load_settings(args.machines), args))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from aicut.operator import status
+
+    return asyncio.run(status(load_settings(args.machines), args))
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from aicut.operator import check
+
+    return asyncio.run(check(args.machines))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aicut", description="aicut: cut talking-head videos posted on a forum.")
     parser.add_argument("--version", action="version", version=f"aicut {__version__}")
@@ -53,6 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--insecure", action="store_true",
                    help="allow listening beyond loopback without AICUT_CLUSTER_TOKEN (trusted LAN only)")
     w.set_defaults(func=_cmd_worker)
+
+    c = sub.add_parser("coordinator", help="run the coordinator (gRPC aicut.v1.Coordinator, default port 8001)")
+    c.add_argument("--machines", help="machines.yaml to read (default: the checkout's)")
+    c.add_argument("--host", help="address of the gRPC API (default 127.0.0.1)")
+    c.add_argument("--port", type=int, help="gRPC port (default 8001); 0 picks a free one")
+    c.add_argument("--http-port", dest="http_port", type=int, help="dashboard and JSON gateway port (default 8000)")
+    c.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without AICUT_CLUSTER_TOKEN")
+    c.set_defaults(func=_cmd_coordinator)
+
+    r = sub.add_parser("run", help="the whole cluster on this machine: embedded Valkey, coordinator, one worker")
+    r.add_argument("--machines", help="machines.yaml to read (default: the checkout's)")
+    r.set_defaults(func=_cmd_run)
+
+    for name, helptext, func in (("submit", "queue a video URL; prints the task id", _cmd_submit),
+                                 ("status", "print workers and tasks", _cmd_status)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--machines", help="machines.yaml to read (default: the checkout's)")
+        p.add_argument("--coordinator", help="HOST:PORT of the coordinator (default from machines.yaml)")
+        if name == "submit":
+            p.add_argument("url", help="a video URL (http or https)")
+            p.add_argument("--name", default="", help="original file name")
+            p.add_argument("--id", default="", help="your own task id (makes the call idempotent)")
+        else:
+            p.add_argument("--state", default="", help="only tasks in this state (QUEUED, RUNNING, FAILED, …)")
+            p.add_argument("--limit", type=int, default=20)
+        p.set_defaults(func=func)
+
+    k = sub.add_parser("check", help="check-only mode: configuration, Redis, workers, credentials; exit 1 on problems")
+    k.add_argument("--machines", help="machines.yaml to read (default: the checkout's)")
+    k.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -68,7 +68,7 @@ class WorkerEntry:
 
     address: str
     priority: int = 1
-    slots: int = 1
+    slots: int = 0                      # 0: as many as the worker reports (its --slots)
     labels: tuple[str, ...] = ()
 
 
@@ -100,10 +100,28 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CoordinatorSettings:
+    """How the coordinator runs (machines.yaml ``coordinator:``, overridden by flags)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    http_port: int = 8000
+    data_dir: Path = ROOT / "var" / "coordinator"   # the embedded Valkey's append-only files
+    appendfsync: str = "always"      # embedded Valkey: "always" loses nothing on a crash, "everysec" is faster
+    grace_s: float = 5.0             # a lost worker's task is re-queued after this long
+    max_attempts: int = 4
+    retry_backoff_s: float = 2.0
+    dead_after_s: float = 3.0        # a worker silent this long is OFFLINE (heartbeats come every 0.5 s)
+    watch_config_s: float = 2.0      # how often machines.yaml is checked for edits
+    insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a process of aicut needs to know."""
 
     worker: WorkerSettings = WorkerSettings()
+    coordinator: CoordinatorSettings = CoordinatorSettings()
     workers: tuple[WorkerEntry, ...] = ()
     fetch: FetchOptions = FetchOptions()
     probe: ProbeOptions = ProbeOptions()
@@ -132,7 +150,7 @@ def parse_worker_entry(item: Any) -> WorkerEntry:
         if "address" not in item:
             raise ConfigError(f"workers: entry {dict(item)!r} has no address (host:port)")
         entry = WorkerEntry(address=str(item["address"]), priority=int(item.get("priority", 1)),
-                            slots=int(item.get("slots", 1)), labels=tuple(item.get("labels", ())))
+                            slots=int(item.get("slots", 0)), labels=tuple(item.get("labels", ())))
         _check_address(entry.address)
         return entry
     raise ConfigError(f"workers: cannot read {item!r}; use a 'host:port:priority' string or a mapping")
@@ -163,8 +181,9 @@ def _apply(cls: type, base: Any, values: Mapping[str, Any], section: str, conver
 
 
 def load_settings(machines: str | Path | None = None, env_file: str | Path | None = None,
-                  environ: Mapping[str, str] | None = None, **worker_overrides: Any) -> Settings:
-    """Read machines.yaml, .env and the environment; ``worker_overrides`` (flags) win over the file."""
+                  environ: Mapping[str, str] | None = None, coordinator: Mapping[str, Any] | None = None,
+                  **worker_overrides: Any) -> Settings:
+    """Read machines.yaml, .env and the environment; flags (``coordinator`` and ``worker_overrides``) win."""
     env = dict(dotenv_values(env_file or DEFAULT_ENV)) if Path(env_file or DEFAULT_ENV).is_file() else {}
     env.update(environ if environ is not None else os.environ)
     path = Path(machines or env.get("AICUT_MACHINES") or DEFAULT_MACHINES)
@@ -191,6 +210,11 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
     worker = replace(worker, **overrides)
     if worker.slots < 1:
         raise ConfigError(f"worker slots must be at least 1, not {worker.slots}")
+    coord = _apply(CoordinatorSettings, CoordinatorSettings(), _section(doc, "coordinator"), "coordinator", {
+        "data_dir": lambda v: (root / v).resolve(), "port": int, "http_port": int})
+    coord = replace(coord, **{k: v for k, v in (coordinator or {}).items() if v is not None})
+    if coord.appendfsync not in ("always", "everysec", "no"):
+        raise ConfigError(f"coordinator.appendfsync must be always, everysec or no, not {coord.appendfsync!r}")
     fetch = _apply(FetchOptions, FetchOptions(cache_dir=str(worker.work_dir / "cache")), _section(doc, "fetch"),
                    "fetch", {"allow_hosts": tuple, "max_bytes": parse_size})
     probe = _apply(ProbeOptions, ProbeOptions(), _section(doc, "probe"), "probe", {})
@@ -200,7 +224,7 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
         forum_username=env.get("FORUM_USERNAME") or env.get("AICUT_ADMIN_USERNAME") or "",
         forum_password=env.get("FORUM_PASSWORD") or env.get("AICUT_ADMIN_PASSWORD") or "",
     )
-    known = {"workers", "worker", "fetch", "probe"}
-    return Settings(worker=worker, workers=workers, fetch=fetch, probe=probe, secrets=secrets, machines_path=path,
+    known = {"workers", "worker", "coordinator", "fetch", "probe"}
+    return Settings(worker=worker, coordinator=coord, workers=workers, fetch=fetch, probe=probe, secrets=secrets, machines_path=path,
                     log_level=(env.get("AICUT_LOG_LEVEL") or "INFO").upper(),
                     extra={k: v for k, v in doc.items() if k not in known})

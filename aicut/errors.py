@@ -5,6 +5,7 @@ AicutError                       root; ``code`` is stable and machine-readable, 
 ├── ConfigError                  settings, machines.yaml, .env, refusing an unsafe bind
 ├── InvalidTaskError             a task that can never run as sent   → INVALID_ARGUMENT
 ├── NotFoundError                no such task here                   → NOT_FOUND
+├── StoreError                   Redis/Valkey unreachable or answering errors (retryable)
 ├── RefusedError                 a request the worker will not take now
 │   ├── WorkerFullError          every slot is busy                  → RESOURCE_EXHAUSTED
 │   ├── WorkerNotReadyError      draining or unhealthy               → FAILED_PRECONDITION
@@ -55,6 +56,13 @@ class InvalidTaskError(AicutError):
 
 class NotFoundError(AicutError):
     code = "NOT_FOUND"
+
+
+class StoreError(AicutError):
+    """Redis/Valkey cannot be reached or answered an error; the message names the server and what to check."""
+
+    code = "STORE"
+    retryable = True
 
 
 class RefusedError(AicutError):

@@ -130,3 +130,44 @@ class TaskResult:
     outputs: tuple[Output, ...] = ()
     stage_seconds: dict[str, float] = field(default_factory=dict)
     machine: str = ""
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """A task as the coordinator keeps it (one Redis hash per task)."""
+
+    id: str
+    attempt: int = 1
+    state: TaskState = TaskState.QUEUED
+    task_json: str = ""          # the aicut.v1.Task message as JSON (proto field names), attempt excluded
+    origin: str = "api"          # "api", "forum", "cli"
+    worker: str = ""             # the worker of the current attempt
+    stage: str = ""
+    percent: float = 0.0
+    created_ms: int = 0
+    updated_ms: int = 0
+    queued_ms: int = 0
+    dispatched_ms: int = 0
+    started_ms: int = 0
+    finished_ms: int = 0
+    result_json: str = ""        # aicut.v1.TaskResult as JSON once SUCCEEDED
+    error_code: str = ""
+    error_message: str = ""
+    retryable: bool = False
+    history: str = ""            # one line per finished attempt: "1 vm:8005 FAILED TASK_CRASHED"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    """What the scheduler knows of one worker at one moment: a pure value, built from the status stream."""
+
+    name: str                    # the address from machines.yaml, "host:port"
+    priority: int = 1            # 1 is highest
+    slots: int = 1
+    busy: int = 0                # active tasks, including dispatches not yet confirmed
+    online: bool = False
+    state: WorkerState = WorkerState.OFFLINE
+    cordoned: bool = False       # DrainWorker from the operator: no new tasks
+    ejected_until: float = 0.0   # monotonic seconds; ejected while now < ejected_until
+    capabilities: frozenset[str] = frozenset()   # "nvenc", "x264", "speech", labels …
+    last_dispatch: float = 0.0   # monotonic seconds of the latest dispatch to it, for least-recently-used ties

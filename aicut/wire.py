@@ -10,6 +10,7 @@ from generated.aicut.v1 import worker_pb2 as wpb
 
 if TYPE_CHECKING:
     from aicut.worker.capabilities import Capabilities, Resources
+    from generated.aicut.v1 import coordinator_pb2 as cpb
 
 
 def source_to_pb(s: models.Source) -> pb.Source:
@@ -92,3 +93,23 @@ def worker_state_pb(state: models.WorkerState) -> int:
 
 def task_state_pb(state: models.TaskState) -> int:
     return pb.TaskState.Value(state.value)
+
+
+def task_info(rec: models.TaskRecord, *, with_result: bool = True) -> cpb.TaskInfo:
+    """A coordinator task record as the API shows it."""
+    from google.protobuf import json_format
+
+    from generated.aicut.v1 import coordinator_pb2 as cpb
+
+    info = cpb.TaskInfo(
+        id=rec.id, attempt=rec.attempt, state=task_state_pb(rec.state), worker=rec.worker, stage=rec.stage,
+        percent=rec.percent, error_code=rec.error_code, error_message=rec.error_message, retryable=rec.retryable,
+        origin=rec.origin, created_unix_ms=rec.created_ms, updated_unix_ms=rec.updated_ms,
+        queued_unix_ms=rec.queued_ms, dispatched_unix_ms=rec.dispatched_ms, started_unix_ms=rec.started_ms,
+        finished_unix_ms=rec.finished_ms, history=[line for line in rec.history.splitlines() if line])
+    if rec.task_json:
+        json_format.Parse(rec.task_json, info.task)
+        info.task.attempt = rec.attempt
+    if with_result and rec.result_json:
+        json_format.Parse(rec.result_json, info.result)
+    return info

@@ -84,7 +84,8 @@ class WorkerApp:
         if self.server:
             await self.server.stop(1.0)
         left = len(self.node.outbox) if self.node else 0
-        return (f"👋 worker {self.settings.worker.name} stopped after draining for {time.monotonic() - t0:.1f}s: "
+        name = self.node.worker_id if self.node else self.settings.worker.name
+        return (f"👋 worker {name} stopped after draining for {time.monotonic() - t0:.1f}s: "
                 f"{finished} task(s) finished, {handed_back} handed back, {left} event(s) kept for the coordinator")
 
 

@@ -171,14 +171,8 @@ class WorkerNode:
                     task.attempt, len(task.spec.sources), len(self.running), self.ws.slots)
         self._changed()
         self._event(task, accepted=pb.TaskAccepted(worker_id=self.worker_id))
-        try:
-            await process.start()
-        except OSError as exc:
-            self._finish(run, Outcome("failed", code="TASK_CRASHED", retryable=True, stage="start",
-                                      message=f"could not start the task's process: {exc}"))
-            return False, self.status()
-        self._changed()  # the snapshot now carries the pid
-        run.waiter = asyncio.create_task(self._follow(run), name=f"task-{task.id}")
+        # Spawning takes milliseconds: do it after this reply, so the caller and the stream hear of the task first.
+        run.waiter = asyncio.create_task(self._launch(run), name=f"task-{task.id}")
         return False, self.status()
 
     async def cancel(self, task_id: str, attempt: int, reason: str) -> int:
@@ -272,6 +266,18 @@ class WorkerNode:
         run.stage, run.percent = stage, percent
         self._changed()
         self._event(run.task, progress=pb.TaskProgress(stage=stage, percent=percent, detail=detail))
+
+    async def _launch(self, run: Running) -> None:
+        try:
+            await run.process.start()
+        except OSError as exc:
+            self._finish(run, Outcome("failed", code="TASK_CRASHED", retryable=True, stage="start",
+                                      message=f"could not start the task's process: {exc}"))
+            return
+        if run.process.cancel_reason:  # cancelled while it was starting
+            await run.process.cancel(run.process.cancel_reason, self.ws.cancel_grace_s)
+        self._changed()  # the snapshot now carries the pid
+        await self._follow(run)
 
     async def _follow(self, run: Running) -> None:
         try:

@@ -60,9 +60,11 @@ class Outbox:
 
     def ack(self, seqs: list[int] | tuple[int, ...]) -> int:
         """Forget acknowledged events; returns how many were removed."""
-        removed = [s for s in seqs if self._events.pop(s, None) is not None]
-        if removed:
-            self._save()
+        removed = [e for e in (self._events.pop(s, None) for s in seqs) if e is not None]
+        if any(e.WhichOneof("event") != "progress" for e in removed):
+            # No fsync: an acknowledgement lost in a crash only means the event is sent once more, which the
+            # coordinator ignores; an fsync per ack would stall the event loop dozens of times a second.
+            self._save(durable=False)
         return len(removed)
 
     def pending(self) -> list[pb.TaskEvent]:
@@ -71,7 +73,7 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._events)
 
-    def _save(self) -> None:
+    def _save(self, durable: bool = True) -> None:
         durable = [e for e in self.pending() if e.WhichOneof("event") != "progress"]
         doc = {"next_seq": self._next_seq,
                "events": [base64.b64encode(e.SerializeToString()).decode() for e in durable]}
@@ -79,6 +81,7 @@ class Outbox:
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             json.dump(doc, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, self.path)

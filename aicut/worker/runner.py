@@ -108,7 +108,7 @@ class TaskProcess:
         """Stop the process: SIGTERM, then SIGKILL after ``grace_s``."""
         self.cancel_reason = reason or "cancelled"
         if self.proc is None or self.proc.returncode is not None:
-            return
+            return  # not started yet: the launcher sees cancel_reason and stops it
         try:
             self.proc.terminate()
             await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace_s)

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,22 +19,7 @@ from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
 from generated.aicut.v1 import worker_pb2_grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "test-token-9f8e7d"
-
-
-def write_machines(directory: Path, **worker: Any) -> Path:
-    """A machines.yaml that lets workers fetch from the local test server (127.0.0.1 only)."""
-    lines = ["workers: []", "worker:"]
-    defaults = {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 0.2, "drain_timeout_s": 30,
-                "min_free_disk_bytes": 0, "cancel_grace_s": 2}
-    for key, value in {**defaults, **worker}.items():
-        lines.append(f"  {key}: {value}")
-    lines += ["fetch:", "  allow_hosts: ['127.0.0.1']", "  max_bytes: 50MB", "  retries: 0",
-              "  connect_timeout_s: 5", "  read_timeout_s: 10"]
-    path = directory / "machines.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+from tests.support.procs import ROOT, TOKEN, WorkerProcess, write_machines  # noqa: F401 (re-exported)
 
 
 def task(task_id: str, *urls: str, attempt: int = 1) -> pb.Task:
@@ -133,40 +113,3 @@ async def make_worker(tmp_path: Path, capabilities: Capabilities) -> AsyncIterat
         hurry = asyncio.Event()
         hurry.set()
         await app.shutdown(hurry)
-
-
-class WorkerProcess:
-    """``python -m aicut worker`` as a real process; knows its port from the start-up lines."""
-
-    def __init__(self, tmp: Path, *args: str, token: str = TOKEN, **worker: Any) -> None:
-        machines = write_machines(tmp, work_dir=str(tmp / "work"), **worker)
-        env = {**os.environ, "AICUT_CLUSTER_TOKEN": token, "PYTHONUNBUFFERED": "1"}
-        self.log_path = tmp / "worker.log"
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen([sys.executable, "-m", "aicut", "worker", "--machines", str(machines), *args],
-                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = 0
-
-    def wait_ready(self, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_text()
-            if m := re.search(r"worker ready .* (\S+):(\d+) aicut", text):
-                self.port = int(m.group(2))
-                return f"127.0.0.1:{self.port}"
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{text}")
-            time.sleep(0.05)
-        raise AssertionError(f"worker not ready after {timeout}s:\n{self.log_path.read_text()}")
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(sig)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()

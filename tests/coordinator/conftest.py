@@ -1,0 +1,142 @@
+"""A real cluster for the tests: Valkey, worker processes, a coordinator process, and a client for its API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from aicut import rpc
+from aicut.store.embedded import EmbeddedValkey
+from generated.aicut.v1 import common_pb2 as pb
+from generated.aicut.v1 import coordinator_pb2 as cpb
+from generated.aicut.v1 import coordinator_pb2_grpc
+from tests.support.procs import TOKEN, AicutProcess, WorkerProcess, free_port, write_machines
+
+GRPCURL = str(Path(sys.executable).parent / "grpcurl")
+FINISHED = (pb.SUCCEEDED, pb.FAILED, pb.CANCELLED)
+
+
+class Cluster:
+    """Valkey + workers + one coordinator, each a real process; torn down by the fixture."""
+
+    def __init__(self, tmp: Path, valkey: EmbeddedValkey) -> None:
+        self.tmp = tmp
+        self.valkey = valkey
+        self.workers: dict[str, WorkerProcess] = {}
+        self.entries: list[str] = []
+        self.coordinator: AicutProcess | None = None
+        self.address = ""
+        self.channel: grpc.aio.Channel | None = None
+        self.stub: coordinator_pb2_grpc.CoordinatorStub | None = None
+        self.coordinator_options: dict[str, Any] = {}
+
+    def add_worker(self, name: str, priority: int = 1, slots: int = 1, fetch: dict[str, Any] | None = None,
+                   **worker: Any) -> str:
+        port = free_port()
+        directory = self.tmp / name
+        directory.mkdir(parents=True, exist_ok=True)
+        self.workers[name] = WorkerProcess(directory, port=port, slots=slots, fetch=fetch, name=name, **worker)
+        self.workers[name].wait_ready()
+        address = f"127.0.0.1:{port}"
+        self.entries.append(f"{address}:{priority}")
+        return address
+
+    def machines(self) -> Path:
+        return write_machines(self.tmp, workers=self.entries, coordinator=self.coordinator_options)
+
+    async def start_coordinator(self) -> str:
+        directory = self.tmp / "coordinator"
+        self.coordinator = AicutProcess(directory, "coordinator", "--machines", str(self.machines()),
+                                        env={"REDIS_URL": self.valkey.url})
+        self.address = await asyncio.to_thread(self.coordinator.wait_ready)
+        if self.channel is not None:
+            await self.channel.close()
+        self.channel = rpc.channel(self.address, TOKEN)
+        self.stub = coordinator_pb2_grpc.CoordinatorStub(self.channel)
+        await self.wait_workers_online(len(self.entries))
+        return self.address
+
+    async def wait_workers_online(self, n: int, timeout: float = 30) -> None:
+        await self.until(lambda ws: sum(w.online for w in ws) >= n, timeout, what=f"{n} worker(s) online")
+
+    async def workers_info(self) -> list[cpb.WorkerInfo]:
+        assert self.stub is not None
+        return list((await self.stub.ListWorkers(cpb.ListWorkersRequest(), timeout=10)).workers)
+
+    async def until(self, check: Callable[[list[cpb.WorkerInfo]], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if check(await self.workers_info()):
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}: {await self.workers_info()}")
+
+    async def submit(self, url: str, task_id: str = "") -> str:
+        assert self.stub is not None
+        return (await self.stub.SubmitTask(cpb.SubmitRequest(url=url, id=task_id), timeout=10)).id
+
+    async def task(self, task_id: str) -> cpb.TaskInfo:
+        assert self.stub is not None
+        return await self.stub.GetTask(cpb.TaskRef(id=task_id), timeout=10)
+
+    async def wait_task(self, task_id: str, states: tuple[int, ...] = FINISHED, timeout: float = 60,
+                        where: Callable[[cpb.TaskInfo], bool] = lambda t: True) -> cpb.TaskInfo:
+        deadline = time.monotonic() + timeout
+        info = None
+        while time.monotonic() < deadline:
+            try:
+                info = await self.task(task_id)
+                if info.state in states and where(info):
+                    return info
+            except grpc.aio.AioRpcError:
+                pass  # the coordinator may be restarting
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"task {task_id} did not reach {states} in {timeout}s: {info}")
+
+    async def all_tasks(self) -> list[cpb.TaskInfo]:
+        assert self.stub is not None
+        reply = await self.stub.ListTasks(cpb.ListTasksRequest(limit=500), timeout=10)
+        return list(reply.tasks)
+
+    def grpcurl(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        args = [GRPCURL, "-plaintext", "-H", f"authorization: Bearer {TOKEN}"]
+        if body is not None:
+            args += ["-d", json.dumps(body)]
+        out = subprocess.run([*args, self.address, method], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    async def close(self) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+        if self.coordinator is not None:
+            self.coordinator.close()
+        for w in self.workers.values():
+            w.close()
+
+
+@pytest.fixture
+async def valkey(tmp_path: Path) -> AsyncIterator[EmbeddedValkey]:
+    server = EmbeddedValkey(tmp_path / "valkey", port=free_port())
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, valkey: EmbeddedValkey) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path, valkey)
+    yield c
+    await c.close()
