@@ -144,14 +144,13 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def WatchEvents(self, request: cpb.WatchEventsRequest,
                           context: grpc.aio.ServicerContext) -> AsyncIterator[cpb.ClusterEvent]:
-        last = request.since_id or "$"
+        # An explicit id, not "$": a read that comes back empty must not skip what arrives before the next one.
+        last = request.since_id or await self.store.last_event_id()
         while True:
             entries = await self.store.read_events(last, block_ms=5_000, count=200)
             for entry_id, fields in entries:
                 last = entry_id
                 yield cluster_event(entry_id, fields)
-            if not entries:
-                await asyncio.sleep(0)  # a quiet period: loop and block again
 
 
 def cluster_event(entry_id: str, fields: dict[str, str]) -> cpb.ClusterEvent:

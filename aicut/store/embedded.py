@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 APPENDFSYNC_MODES = ("always", "everysec")
 LOG_NAME = "valkey.log"
 PID_NAME = "valkey.pid"
+LOG_ROTATE_BYTES = 10 * 1024 * 1024   # at start, a log bigger than this becomes valkey.log.1 (one old log kept)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -57,7 +59,7 @@ def valkey_binary() -> str:
     return str(get_binary_path())
 
 
-def _death_signal_hook() -> object:
+def _death_signal_hook() -> Callable[[], None] | None:
     """A preexec_fn that asks Linux to SIGTERM the child when its parent dies, or None elsewhere."""
     if not sys.platform.startswith("linux"):
         return None
@@ -135,6 +137,7 @@ class EmbeddedValkey:
         self._reap()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self._wait_for_leftover()
+        self._rotate_log()
         # An automatic port can be taken between choosing and binding it: then choose again.
         tries = 1 if self._port_fixed else 3
         for attempt in range(1, tries + 1):
@@ -213,7 +216,7 @@ class EmbeddedValkey:
                 # Its own process group: Ctrl+C in a terminal reaches the coordinator, which then stops the
                 # server in order, instead of the server vanishing under in-flight writes.
                 start_new_session=True,
-                preexec_fn=_death_signal_hook(),  # type: ignore[arg-type]
+                preexec_fn=_death_signal_hook(),
             )
 
     async def _wait_ready(self) -> None:
@@ -305,6 +308,11 @@ class EmbeddedValkey:
             if self._proc.poll() is None:
                 return
             self._proc = None
+
+    def _rotate_log(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.log_path.stat().st_size > LOG_ROTATE_BYTES:
+                self.log_path.replace(self.log_path.with_name(LOG_NAME + ".1"))
 
     def _log_tail(self, offset: int = 0, lines: int = 20) -> str:
         try:

@@ -39,7 +39,8 @@ COUNTER_CREATED = "created"
 COUNTER_TO_PREFIX = "to:"
 
 # Event stream entry kinds written by the store itself; free-form kinds come from Store.append_event.
-EVENT_TASK = "task"           # a state change: id, attempt, from, to, worker, event, ts
+EVENT_TASK = "task"           # a state change: id, attempt (after it), prev_attempt, from, to, worker, event, ts
+                              # (creation: from "" to QUEUED, event "created", plus origin)
 EVENT_PROGRESS = "progress"   # a RUNNING task entered a new stage: id, attempt, stage, percent, ts
 
 # Connection and retry defaults.

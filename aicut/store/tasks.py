@@ -1,7 +1,7 @@
 """The coordinator's state in Redis/Valkey: tasks, the ready queue, seen threads, flags, events and counters.
 
-Every method is one short round trip (or one pipeline) and every task write is one Lua script, so the store holds no
-state of its own and any number of calls may run concurrently.
+Every method is one or two round trips (pipelined where it reads many keys) and every task write is one Lua script,
+so the store holds no state of its own and any number of calls may run concurrently.
 
 Failures: while Redis is unreachable (a restart, a failover) each call retries with exponential backoff and jitter
 for up to ``retry_window_s`` (30 s by default), then raises ``StoreError`` naming the server without its password.
@@ -107,7 +107,7 @@ class Store:
     ) -> None:
         self._r = client
         self._url = redact_url(url)
-        self._password = urlsplit(url).password if "://" in url else None
+        self._password = _password_of(url)
         self._window = retry_window_s
         self._maxlen = str(events_maxlen)
         self.keys = K.Keys(prefix)
@@ -194,7 +194,7 @@ class Store:
     async def get_task(self, task_id: str) -> TaskRecord | None:
         """The task with this id, or None."""
         data = await self._run("get_task", lambda: self._r.hgetall(self.keys.task(task_id)))
-        return record_from_hash(data) if data else None
+        return self._decode(data) if data else None
 
     async def get_tasks(self, ids: list[str]) -> list[TaskRecord]:
         """The tasks with these ids that exist, in the order given (one pipeline)."""
@@ -229,7 +229,8 @@ class Store:
         """How many tasks are in each state (every state present, zeros included)."""
 
         async def counts() -> list[int]:
-            async with self._r.pipeline(transaction=False) as pipe:
+            # MULTI: one consistent snapshot, so a task moving between states is never counted twice or not at all.
+            async with self._r.pipeline(transaction=True) as pipe:
                 for key in self.keys.all_states():
                     pipe.zcard(key)
                 return await pipe.execute()
@@ -258,7 +259,7 @@ class Store:
         change = Transition(task_id, attempt, tuple(from_states), to, fields, new_attempt, ready_at_ms, event)
         keys, args = self._transition_call(change, now_ms())
         flat = await self._run("transition", lambda: self._transition(keys, args))
-        return record_from_hash(pairs_to_dict(flat)) if flat else None
+        return self._decode(pairs_to_dict(flat)) if flat else None
 
     async def transition_many(self, changes: Iterable[Transition], *, batch: int = 1000) -> list[bool]:
         """Apply many guarded transitions in pipelined batches, each atomic on its own; which ones applied, in order.
@@ -359,8 +360,8 @@ class Store:
         """
         if last_id == "$":
             # Resolve "$" once: repeating it in each wait chunk below would skip entries added between chunks.
-            newest = await self._run("read_events", lambda: self._r.xrevrange(self.keys.events, count=1))
-            last_id = newest[0][0] if newest else "0-0"
+            # (A caller that loops should do the same: start from last_event_id(), not from "$" on every call.)
+            last_id = await self.last_event_id()
             if block_ms <= 0:
                 return []
         deadline = time.monotonic() + block_ms / 1000
@@ -369,6 +370,11 @@ class Store:
             entries = await self._run("read_events", lambda w=wait: self._xread(last_id, count, w))
             if entries or wait <= 0:
                 return entries
+
+    async def last_event_id(self) -> str:
+        """The id of the newest event ("0-0" when there is none): a gap-free starting point for ``read_events``."""
+        newest = await self._run("last_event_id", lambda: self._r.xrevrange(self.keys.events, count=1))
+        return newest[0][0] if newest else "0-0"
 
     async def recent_events(self, count: int = K.DEFAULT_EVENT_COUNT) -> list[tuple[str, dict[str, str]]]:
         """The newest ``count`` events, oldest first (so a follower can continue from the last id)."""
@@ -422,6 +428,8 @@ class Store:
         from_states = [TaskState(s).value for s in c.from_states]
         if not from_states:
             raise ValueError("transition needs at least one from-state")
+        if c.ready_at_ms is not None and to is not TaskState.QUEUED:
+            raise ValueError(f"ready_at_ms only applies to a transition to QUEUED, not to {to.value}")
         keys = [self.keys.task(c.task_id), self.keys.ready, self.keys.events, self.keys.counters]
         keys += self.keys.all_states()
         args = [
@@ -454,7 +462,7 @@ class Store:
                 pipe.hgetall(self.keys.task(task_id))
             replies = await pipe.execute()
         # An id can sit in an index without its hash only if someone deleted keys by hand: skip it.
-        return [record_from_hash(data) for data in replies if data]
+        return [self._decode(data) for data in replies if data]
 
     async def _xread(self, last_id: str, count: int, block_ms: int) -> list[tuple[str, dict[str, str]]]:
         reply = await self._r.xread({self.keys.events: last_id}, count=count, block=block_ms or None)
@@ -505,6 +513,16 @@ class Store:
                 logger.info("Redis at %s answered again after %d failed tries of %s", self._url, failures, op)
             return result
 
+    def _decode(self, data: Mapping[str, str]) -> TaskRecord:
+        try:
+            return record_from_hash(data)
+        except ValueError as exc:
+            raise StoreError(
+                f"a task hash under {self.keys.prefix!r} in Redis at {self._url} is corrupt ({exc}); "
+                "it was written by something other than aicut's store",
+                retryable=False,
+            ) from None
+
     def _scrub(self, exc: BaseException) -> str:
         return _scrub(str(exc) or type(exc).__name__, None, self._password)
 
@@ -513,11 +531,14 @@ def _json(data: Mapping[str, str]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _password_of(url: str | None) -> str | None:
+    try:
+        return urlsplit(url).password if url and "://" in url else None
+    except ValueError:
+        return None
+
+
 def _scrub(text: str, url: str | None, password: str | None = None) -> str:
     """``text`` with the password (given, or taken from ``url``) replaced by ``***``."""
-    if password is None and url and "://" in url:
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
+    password = password or _password_of(url)
     return text.replace(password, "***") if password else text

@@ -55,6 +55,8 @@ class Cluster:
 
     async def start_coordinator(self) -> str:
         directory = self.tmp / "coordinator"
+        if self.coordinator is not None:
+            self.coordinator.close()
         self.coordinator = AicutProcess(directory, "coordinator", "--machines", str(self.machines()),
                                         env={"REDIS_URL": self.valkey.url})
         self.address = await asyncio.to_thread(self.coordinator.wait_ready)

@@ -139,8 +139,7 @@ async def test_wrong_credentials_are_reported_at_once_and_not_retried(store: Sto
 
 async def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
+        taken.bind(("127.0.0.1", 0))       # bound, not listening: the server's bind fails, connects are refused
         port = taken.getsockname()[1]
         server = EmbeddedValkey(tmp_path / "valkey", port=port)
         with pytest.raises(StoreError) as info:

@@ -229,3 +229,20 @@ async def test_a_server_error_becomes_a_store_error_that_says_what_to_check(stor
         await store.get_flag("monitoring")
     assert info.value.code == "STORE" and info.value.retryable is False
     assert "WRONGTYPE" in info.value.message and store.url in info.value.message
+
+
+async def test_misuse_is_refused_before_anything_is_sent(store: Store) -> None:
+    await store.create_task(TaskRecord(id="a"))
+    with pytest.raises(ValueError):
+        await store.transition("a", 1, [Q], D, ready_at_ms=now_ms())      # a ready time only means something in QUEUED
+    with pytest.raises(ValueError):
+        await store.transition("a", 1, [Q], D, fields={"no_such_field": 1})
+    rec = await store.get_task("a")
+    assert rec is not None and rec.state == Q
+
+
+async def test_a_corrupt_task_hash_is_a_store_error(store: Store) -> None:
+    await store.client.hset(store.keys.task("bad"), mapping={"id": "bad", "attempt": "one"})
+    with pytest.raises(StoreError) as info:
+        await store.get_task("bad")
+    assert "corrupt" in info.value.message and "attempt" in info.value.message

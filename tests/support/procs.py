@@ -55,20 +55,20 @@ class AicutProcess:
         self.command = command
         self.log_path = directory / f"{name or command}.log"
         self.log = open(self.log_path, "a+")
+        self._seen = self.log.tell()  # a restarted process appends: only what it writes counts
         full_env = {**os.environ, "AICUT_CLUSTER_TOKEN": token, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "aicut", command, *args], cwd=ROOT, env=full_env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.port = 0
-        self._seen = 0
 
     def wait_ready(self, timeout: float = 60.0) -> str:
         """Block until the process says it is ready; returns 127.0.0.1:PORT."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.output()[self._seen:]
-            if m := re.search(self.READY[self.command], text):
+            data = self.log_path.read_bytes()[self._seen:]  # byte offsets: the log has CJK and emoji
+            if m := re.search(self.READY[self.command].encode(), data):
                 self._seen += m.end()
-                self.port = int(m.group(2))
+                self.port = int(m.group(2).decode())
                 return f"127.0.0.1:{self.port}"
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.command} exited with {self.proc.returncode}:\n{self.output()}")
