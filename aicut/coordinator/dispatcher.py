@@ -22,7 +22,7 @@ from aicut.coordinator.links import LinkOptions, WorkerLink
 from aicut.coordinator.scheduler import OutlierOptions, Outliers, choose_worker
 from aicut.errors import InvalidTaskError, NotFoundError, RefusedError
 from aicut.models import TaskRecord, TaskState
-from aicut.store.tasks import Store
+from aicut.store.tasks import Store, Transition
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
 
@@ -206,7 +206,11 @@ class Dispatcher:
                     pass
 
     async def _dispatch_due(self) -> float | None:
-        """Dispatch every due task a worker can take; returns seconds until the next delayed task falls due."""
+        """Dispatch every due task a worker can take; returns seconds until the next delayed task falls due.
+
+        Choices for a whole batch are made in memory (each one counting the ones before it), then written in one
+        pipelined round of guarded transitions, then sent concurrently.
+        """
         while True:
             t = now_ms()
             ids = await self.store.due_tasks(t, self.options.batch)
@@ -215,30 +219,36 @@ class Dispatcher:
                 return None if nxt is None else max(0.0, (nxt - now_ms()) / 1000)
             now = time.monotonic()
             views = self.fleet.views(now)
+            chosen: list[tuple[TaskRecord, str]] = []
+            full = False
             for rec in await self.store.get_tasks(ids):
                 if rec.state is not TaskState.QUEUED:
                     continue
                 choice = choose_worker(views, now)
                 if choice is None:
-                    # Every worker is full or out: a status change wakes us, or the end of an ejection.
-                    release = self.outliers.next_release()
-                    return None if release is None else max(0.05, release - now)
-                done = await self.store.transition(
-                    rec.id, rec.attempt, (TaskState.QUEUED,), TaskState.DISPATCHED,
-                    fields={"worker": choice.name, "dispatched_ms": t, "stage": "", "percent": 0.0},
-                    event=f"to {choice.name}")
-                if done is None:
+                    full = True
+                    break
+                chosen.append((rec, choice.name))
+                views = [v if v.name != choice.name else replace(v, busy=v.busy + 1, last_dispatch=now)
+                         for v in views]
+            applied = await self.store.transition_many([
+                Transition(rec.id, rec.attempt, (TaskState.QUEUED,), TaskState.DISPATCHED,
+                           fields={"worker": worker, "dispatched_ms": t, "stage": "", "percent": 0.0},
+                           event=f"to {worker}") for rec, worker in chosen])
+            for (rec, worker), ok in zip(chosen, applied):
+                member = self.fleet.get(worker)
+                if not ok or member is None:
                     continue
-                member = self.fleet.members[choice.name]
                 member.pending.add(rec.id)
                 member.last_dispatch = now
                 member.dispatched += 1
-                self.claims[rec.id] = Claim(choice.name, rec.attempt, now)
-                views = [v if v.name != choice.name else replace(v, busy=v.busy + 1, last_dispatch=now)
-                         for v in views]
-                job = asyncio.create_task(self._send(member, done))
-                self._inflight.add(job)
-                job.add_done_callback(self._inflight.discard)
+                self.claims[rec.id] = Claim(worker, rec.attempt, now)
+                rec.worker, rec.state = worker, TaskState.DISPATCHED
+                self._spawn(self._send(member, rec))
+            if full:
+                # Every worker is full or out: a status change wakes us, or the end of an ejection.
+                release = self.outliers.next_release()
+                return None if release is None else max(0.05, release - now)
 
     async def _send(self, member: Member, rec: TaskRecord) -> None:
         task = json_format.Parse(rec.task_json, pb.Task())
