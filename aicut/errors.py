@@ -20,7 +20,10 @@ AicutError                       root; ``code`` is stable and machine-readable, 
     ├── MediaError               the file cannot be used (final)
     │   ├── NoVideoStreamError
     │   ├── NoAudioStreamError
-    │   └── EmptyMediaError
+    │   ├── EmptyMediaError
+    │   └── NoSpeechError        nobody speaks in it, so there is nothing to cut by
+    ├── TranscribeError          speech recognition failed (runtime and GPU faults retryable, a bad model not)
+    ├── RenderError              cutting, encoding or writing the output failed (an NVENC fault retryable)
     ├── TaskCrashedError         the task's process died (retryable)
     └── TaskInterruptedError     cancelled, or handed back when the worker drained
 """
@@ -135,6 +138,18 @@ class NoAudioStreamError(MediaError):
 
 class EmptyMediaError(MediaError):
     code = "EMPTY_MEDIA"
+
+
+class NoSpeechError(MediaError):
+    code = "NO_SPEECH"
+
+
+class TranscribeError(TaskError):
+    code = "TRANSCRIBE_FAILED"
+
+
+class RenderError(TaskError):
+    code = "RENDER_FAILED"
 
 
 class TaskCrashedError(TaskError):

@@ -3,7 +3,8 @@
 Ctrl+C (or SIGTERM) is passed on to the worker, which runs in its own session so it hears each signal once: it
 drains (running tasks may finish; a second Ctrl+C hands them back at once), then the coordinator stops and takes
 its Valkey with it. The worker runs as its own process, as it would on another machine, so a crash
-in one never takes the other down.
+in one never takes the other down. If this process is killed outright, the worker is sent SIGTERM by the kernel
+(and the Valkey server too), so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 
 from aicut.config import Settings
 from aicut.coordinator.app import CoordinatorApp
+from aicut.store.embedded import _death_signal_hook
 
 logger = logging.getLogger("aicut.run")
 
@@ -25,7 +27,9 @@ async def run_local(settings: Settings, machines: str | None) -> int:
     if not any(e.address in local for e in settings.workers):
         logger.warning("machines.yaml lists no worker at %s; the local worker will not get tasks", local[0])
     args = [sys.executable, "-m", "aicut", "worker"] + (["--machines", machines] if machines else [])
-    worker = await asyncio.create_subprocess_exec(*args, start_new_session=True)
+    # PR_SET_PDEATHSIG too, as for the embedded Valkey: if this process is killed outright (kill -9, OOM), the worker
+    # gets SIGTERM and drains instead of lingering on its port.
+    worker = await asyncio.create_subprocess_exec(*args, start_new_session=True, preexec_fn=_death_signal_hook())
     coordinator = CoordinatorApp(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -136,6 +136,12 @@ async def check(machines: str | None) -> int:
         ok.append("forum credentials are set (FORUM_USERNAME / FORUM_PASSWORD)")
     else:
         problems.append("forum credentials missing: set FORUM_USERNAME and FORUM_PASSWORD in .env")
+    for name, host, insecure in (("coordinator", settings.coordinator.host, settings.coordinator.insecure),
+                                 ("worker", settings.worker.host, settings.worker.insecure)):
+        try:  # the refusal the server itself would meet at start-up
+            rpc.check_bind(host, secrets.cluster_token, insecure)
+        except AicutError as exc:
+            problems.append(f"{name}.host in {settings.machines_path.name}: {exc.message}")
     if not secrets.cluster_token:
         ok.append("no AICUT_CLUSTER_TOKEN: servers will listen on loopback only")
     for line in ok:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aicut import __version__
 from aicut.config import Settings, load_settings
@@ -13,6 +14,7 @@ from aicut.coordinator.dispatcher import DispatchOptions, Dispatcher
 from aicut.coordinator.links import LinkOptions
 from aicut.coordinator.service import CoordinatorService
 from aicut.errors import AicutError
+from aicut.gateway.app import Gateway
 from aicut.rpc import Server, is_loopback
 from aicut.store.embedded import EmbeddedValkey
 from aicut.store.tasks import Store
@@ -32,7 +34,9 @@ class CoordinatorApp:
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
         self.server: Server | None = None
+        self.gateway: Gateway | None = None
         self.port = 0
+        self.http_port = 0              # the dashboard's real port; 0 when it could not listen
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
@@ -58,6 +62,13 @@ class CoordinatorApp:
         for entry in self.settings.workers:
             logger.info("   - %s (priority %d%s)", entry.address, entry.priority,
                         f", {entry.slots} slot(s)" if entry.slots else "")
+        secrets = self.settings.secrets
+        self.gateway = Gateway(self.store, self.dispatcher, version=__version__,
+                               secrets=(secrets.cluster_token, secrets.forum_password,
+                                        _password_in(secrets.redis_url)))
+        self.http_port = await self.gateway.start(cs.host, cs.http_port)
+        if self.http_port:
+            logger.info("📊 dashboard %s", self.gateway.url)
         server.add(coordinator_pb2_grpc.add_CoordinatorServicer_to_server,
                    CoordinatorService(self.dispatcher, self.store), SERVICE)
         self.port = await server.start()
@@ -91,6 +102,8 @@ class CoordinatorApp:
     async def shutdown(self) -> None:
         if self._watcher:
             self._watcher.cancel()
+        if self.gateway:
+            await self.gateway.close()
         if self.server:
             await self.server.stop(1.0)
         if self.dispatcher:
@@ -100,6 +113,16 @@ class CoordinatorApp:
         if self.valkey:
             await self.valkey.close()
         logger.info("👋 coordinator stopped; tasks stay in Redis and resume at the next start")
+
+
+def _password_in(url: str) -> str:
+    """The password of a Redis URL, or ""."""
+    if "://" not in url:
+        return ""
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""
 
 
 async def serve(settings: Settings) -> int:

@@ -110,11 +110,12 @@ class Dispatcher:
         self.wake()
 
     async def close(self) -> None:
-        for task in self._tasks:
+        pending = [*self._tasks, *self._inflight]
+        for task in pending:
             task.cancel()
-        for task in list(self._inflight):
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._inflight, return_exceptions=True)
+        if pending:
+            # Bounded: a cancellation that lands while redis-py awaits a reply can be swallowed by it.
+            await asyncio.wait(pending, timeout=5)
         await self.fleet.close()
 
     def wake(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from generated.aicut.v1 import coordinator_pb2_grpc
 logger = logging.getLogger(__name__)
 
 MONITORING_FLAG = "monitoring"
+_EVENT_ID = re.compile(r"\d+(-\d+)?")   # a stream entry id: ms-seq, or ms alone ("0": from the oldest kept)
 _AUDIO = (".mp3", ".wav", ".m4a", ".aac", ".flac", ".amr", ".ogg", ".opus")
 
 
@@ -82,11 +84,14 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
         await context.abort(grpc.StatusCode.UNAVAILABLE if exc.retryable else grpc.StatusCode.INTERNAL, exc.message)
 
     async def _monitoring(self, enabled: bool | None) -> cpb.MonitoringStatus:
-        if enabled is not None:
+        before = await self.store.get_flag(MONITORING_FLAG, "0") == "1"
+        if enabled is not None and enabled != before:
             await self.store.set_flag(MONITORING_FLAG, "1" if enabled else "0")
             await self.store.append_event("monitoring", text="started" if enabled else "stopped")
         on = await self.store.get_flag(MONITORING_FLAG, "0") == "1"
-        return cpb.MonitoringStatus(enabled=on, detail="forum monitoring is " + ("on" if on else "off"))
+        # Saying whether it already was shows the persisted switch (there is no read-only call for it).
+        was = " (it already was)" if enabled is not None and enabled == before else ""
+        return cpb.MonitoringStatus(enabled=on, detail=f"forum monitoring is {'on' if on else 'off'}{was}")
 
     async def StartMonitoring(self, request: cpb.MonitoringRequest,
                               context: grpc.aio.ServicerContext) -> cpb.MonitoringStatus:
@@ -144,13 +149,21 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def WatchEvents(self, request: cpb.WatchEventsRequest,
                           context: grpc.aio.ServicerContext) -> AsyncIterator[cpb.ClusterEvent]:
-        # An explicit id, not "$": a read that comes back empty must not skip what arrives before the next one.
-        last = request.since_id or await self.store.last_event_id()
-        while True:
-            entries = await self.store.read_events(last, block_ms=5_000, count=200)
-            for entry_id, fields in entries:
-                last = entry_id
-                yield cluster_event(entry_id, fields)
+        since = request.since_id.strip()
+        if since and not _EVENT_ID.fullmatch(since):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"since_id {since!r} is not an event id: use \"\" (new events only), \"0\" (from the "
+                                "oldest kept) or the id of an event already seen")
+        try:
+            # An explicit id, not "$": a read that comes back empty must not skip what arrives before the next one.
+            last = since or await self.store.last_event_id()
+            while True:
+                entries = await self.store.read_events(last, block_ms=5_000, count=200)
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield cluster_event(entry_id, fields)
+        except AicutError as exc:   # Redis gone for longer than the store's retry window
+            await self._abort(context, exc)
 
 
 def cluster_event(entry_id: str, fields: dict[str, str]) -> cpb.ClusterEvent:
@@ -158,9 +171,12 @@ def cluster_event(entry_id: str, fields: dict[str, str]) -> cpb.ClusterEvent:
     def state(name: str) -> int:
         return pb.TaskState.Value(name) if name in pb.TaskState.keys() else 0
 
-    known = {"kind", "task", "attempt", "worker", "from", "to", "text", "ts"}
+    # The store writes task entries (and progress entries) with the task in "id" and their text in "event"
+    # (aicut.store.keys.EVENT_TASK); free-form entries from append_event use "task" and "text".
+    known = {"kind", "id", "task", "attempt", "worker", "from", "to", "text", "event", "ts"}
     return cpb.ClusterEvent(
         id=entry_id, kind=fields.get("kind", "task"), at_unix_ms=int(fields.get("ts") or entry_id.split("-")[0]),
-        task_id=fields.get("task", ""), attempt=int(fields.get("attempt") or 0), worker=fields.get("worker", ""),
-        from_state=state(fields.get("from", "")), to_state=state(fields.get("to", "")), text=fields.get("text", ""),
+        task_id=fields.get("task") or fields.get("id", ""), attempt=int(fields.get("attempt") or 0),
+        worker=fields.get("worker", ""), from_state=state(fields.get("from", "")), to_state=state(fields.get("to", "")),
+        text=fields.get("text") or fields.get("event", ""),
         fields={k: v for k, v in fields.items() if k not in known})

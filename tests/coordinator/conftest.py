@@ -53,18 +53,23 @@ class Cluster:
     def machines(self) -> Path:
         return write_machines(self.tmp, workers=self.entries, coordinator=self.coordinator_options)
 
-    async def start_coordinator(self) -> str:
+    async def start_coordinator(self, *, embedded: bool = False, machines: Path | None = None,
+                                args: tuple[str, ...] = ()) -> str:
+        """Start (or restart) the coordinator on the test's Valkey, or with ``embedded`` on its own Valkey (in
+        machines.yaml's ``data_dir``); ``machines`` replaces the generated machines.yaml (then no worker is awaited)."""
         directory = self.tmp / "coordinator"
         if self.coordinator is not None:
             self.coordinator.close()
-        self.coordinator = AicutProcess(directory, "coordinator", "--machines", str(self.machines()),
-                                        env={"REDIS_URL": self.valkey.url})
+        path = machines or self.machines()
+        self.coordinator = AicutProcess(directory, "coordinator", "--machines", str(path), *args,
+                                        env={"REDIS_URL": "" if embedded else self.valkey.url})
         self.address = await asyncio.to_thread(self.coordinator.wait_ready)
         if self.channel is not None:
             await self.channel.close()
         self.channel = rpc.channel(self.address, TOKEN)
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.channel)
-        await self.wait_workers_online(len(self.entries))
+        if machines is None:
+            await self.wait_workers_online(len(self.entries))
         return self.address
 
     async def wait_workers_online(self, n: int, timeout: float = 30) -> None:
@@ -142,3 +147,76 @@ async def cluster(tmp_path: Path, valkey: EmbeddedValkey) -> AsyncIterator[Clust
     c = Cluster(tmp_path, valkey)
     yield c
     await c.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Helpers for the API and CLI tests (test_api.py, test_cli.py).
+
+def grpcurl_run(address: str, method: str, body: dict[str, Any] | None = None, token: str | None = TOKEN,
+                *extra: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Real grpcurl against ``address``; ``token=None`` sends no authorization header. Errors come back as JSON."""
+    args = [GRPCURL, "-plaintext", "-format-error", *extra]
+    if token is not None:
+        args += ["-H", f"authorization: Bearer {token}"]
+    if body is not None:
+        args += ["-d", json.dumps(body)]
+    return subprocess.run([*args, address, method], capture_output=True, text=True, timeout=timeout)
+
+
+def grpcurl_error(out: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    """(status code name, message) of a failed grpcurl call."""
+    assert out.returncode != 0, out.stdout
+    err = json.loads(out.stderr[out.stderr.index("{"):])   # -format-error: {"code": N, "message": "…"}
+    return {c.value[0]: c.name for c in grpc.StatusCode}[err["code"]], err.get("message", "")
+
+
+def json_stream(text: str) -> list[dict[str, Any]]:
+    """The JSON objects grpcurl prints one after another for a server stream."""
+    decoder, out, pos = json.JSONDecoder(), [], 0
+    text = text.strip()
+    while pos < len(text):
+        obj, pos = decoder.raw_decode(text, pos)
+        out.append(obj)
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return out
+
+
+class EventWatcher:
+    """A WatchEvents client running in the background; ``events`` grows as they arrive."""
+
+    def __init__(self, stub: coordinator_pb2_grpc.CoordinatorStub, since_id: str = "") -> None:
+        self.events: list[cpb.ClusterEvent] = []
+        self.call = stub.WatchEvents(cpb.WatchEventsRequest(since_id=since_id))
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for event in self.call:
+                self.events.append(event)
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+
+    async def wait_for(self, check: Callable[[list[cpb.ClusterEvent]], bool], timeout: float = 30,
+                       what: str = "events") -> list[cpb.ClusterEvent]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check(self.events):
+                return self.events
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}: {self.events}")
+
+    async def close(self) -> None:
+        self.call.cancel()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def task_states(events: list[cpb.ClusterEvent], task_id: str) -> list[str]:
+    """The states a task entered, in order, as WatchEvents told them."""
+    return [pb.TaskState.Name(e.to_state) for e in events if e.kind == "task" and e.task_id == task_id]
+
+
+def accepted_count(worker: AicutProcess, task_id: str, attempt: int = 1) -> int:
+    """How many times the worker's log says it accepted this attempt."""
+    return worker.output().count(f"task {task_id}#{attempt} accepted")

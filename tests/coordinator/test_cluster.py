@@ -79,11 +79,13 @@ async def test_kill_9_the_coordinator_and_restart_every_task_finishes_once(clust
     cluster.add_worker("b", priority=1)
     await cluster.start_coordinator()
     ids = [await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=30000") for _ in range(6)]
-    running = [await cluster.wait_task(i, (pb.RUNNING,), timeout=30) for i in ids[:1]]
-    await cluster.until(lambda ws: sum(w.busy for w in ws) == 2, 30, "both workers busy")
-    before = {t.id: t for t in await cluster.all_tasks()}
-    in_flight = [i for i in ids if before[i].state == pb.RUNNING]
-    assert len(in_flight) == 2 and running
+    for _ in range(300):   # until both workers have accepted one (RUNNING, not merely dispatched)
+        before = {t.id: t for t in await cluster.all_tasks()}
+        in_flight = [i for i in ids if before[i].state == pb.RUNNING]
+        if len(in_flight) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(in_flight) == 2
     cluster.coordinator.kill()
     await cluster.start_coordinator()
     finished = [await cluster.wait_task(i, timeout=90) for i in ids]

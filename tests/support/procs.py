@@ -31,7 +31,7 @@ def write_machines(directory: Path, workers: list[str] | None = None, coordinato
     """A machines.yaml for tests: workers fetch from the local test server (127.0.0.1 only)."""
     w = {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 0.2, "drain_timeout_s": 30,
          "min_free_disk_bytes": 0, "cancel_grace_s": 2, "work_dir": str(directory / "work"), **worker}
-    c = {"host": "127.0.0.1", "port": 0, "data_dir": str(directory / "coord"), "grace_s": 2,
+    c = {"host": "127.0.0.1", "port": 0, "http_port": 0, "data_dir": str(directory / "coord"), "grace_s": 2,
          "retry_backoff_s": 0.2, "dead_after_s": 2, "watch_config_s": 0.3, **(coordinator or {})}
     f = {"allow_hosts": "['127.0.0.1']", "max_bytes": "50MB", "retries": 0, "connect_timeout_s": 5,
          "read_timeout_s": 10, **(fetch or {})}
