@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,8 +18,13 @@ import yaml
 from dotenv import dotenv_values
 
 from aicut.errors import ConfigError
+from aicut.pipeline.cover import CoverOptions
 from aicut.pipeline.fetch import FetchOptions
+from aicut.pipeline.plan import PlanOptions
 from aicut.pipeline.probe import ProbeOptions
+from aicut.pipeline.render import RenderOptions
+from aicut.pipeline.subtitles import SubtitleOptions
+from aicut.pipeline.transcribe import TranscribeOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MACHINES = ROOT / "machines.yaml"
@@ -126,6 +131,12 @@ class Settings:
     workers: tuple[WorkerEntry, ...] = ()
     fetch: FetchOptions = FetchOptions()
     probe: ProbeOptions = ProbeOptions()
+    transcribe: TranscribeOptions = TranscribeOptions()
+    plan: PlanOptions = PlanOptions()
+    render: RenderOptions = RenderOptions()
+    subtitles: SubtitleOptions = SubtitleOptions()
+    cover: CoverOptions = CoverOptions()
+    font: str = ""                   # a CJK font for covers and burned-in subtitles; "" = find one
     secrets: Secrets = Secrets()
     machines_path: Path = DEFAULT_MACHINES
     log_level: str = "INFO"
@@ -195,8 +206,19 @@ def _apply(cls: type, base: Any, values: Mapping[str, Any], section: str, conver
         raise ConfigError(f"machines.yaml: unknown key(s) {sorted(unknown)} in `{section}:`; known: {sorted(names)}")
     kwargs = {}
     for key, value in values.items():
-        kwargs[key] = convert[key](value) if key in convert else value
-    return replace(base, **kwargs)
+        current = getattr(base, key)
+        if key in convert:
+            kwargs[key] = convert[key](value)
+        elif is_dataclass(current) and isinstance(value, Mapping):  # a nested options block, e.g. render.quality
+            kwargs[key] = _apply(type(current), current, value, f"{section}.{key}", {})
+        elif isinstance(current, tuple) and isinstance(value, list):
+            kwargs[key] = tuple(value)
+        else:
+            kwargs[key] = value
+    try:
+        return replace(base, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"machines.yaml: `{section}:` {exc}") from exc
 
 
 def load_settings(machines: str | Path | None = None, env_file: str | Path | None = None,
@@ -239,13 +261,18 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
     fetch = _apply(FetchOptions, FetchOptions(cache_dir=str(worker.work_dir / "cache")), _section(doc, "fetch"),
                    "fetch", {"allow_hosts": tuple, "max_bytes": parse_size})
     probe = _apply(ProbeOptions, ProbeOptions(), _section(doc, "probe"), "probe", {})
+    stages = {name: _apply(type(default), default, _section(doc, name), name, {}) for name, default in (
+        ("transcribe", TranscribeOptions(cache_dir=str(worker.work_dir / "models"))), ("plan", PlanOptions()),
+        ("render", RenderOptions()), ("subtitles", SubtitleOptions()), ("cover", CoverOptions()))}
     secrets = Secrets(
         cluster_token=env.get("AICUT_CLUSTER_TOKEN") or "",
         redis_url=env.get("REDIS_URL") or "",
         forum_username=env.get("FORUM_USERNAME") or env.get("AICUT_ADMIN_USERNAME") or "",
         forum_password=env.get("FORUM_PASSWORD") or env.get("AICUT_ADMIN_PASSWORD") or "",
     )
-    known = {"workers", "worker", "coordinator", "fetch", "probe"}
+    known = {"workers", "worker", "coordinator", "fetch", "probe", "transcribe", "plan", "render", "subtitles",
+             "cover", "font"}
     return Settings(worker=worker, coordinator=coord, workers=workers, fetch=fetch, probe=probe, secrets=secrets, machines_path=path,
-                    log_level=(env.get("AICUT_LOG_LEVEL") or "INFO").upper(),
+                    log_level=(env.get("AICUT_LOG_LEVEL") or "INFO").upper(), font=str(doc.get("font") or ""),
+                    **stages,
                     extra={k: v for k, v in doc.items() if k not in known})

@@ -216,7 +216,8 @@ def _units(norm: str) -> list[str]:
 
 
 def _is_punct(c: str) -> bool:
-    return unicodedata.category(c).startswith("P")
+    # Apostrophes belong to words ("'cause", "students'"), not between them.
+    return unicodedata.category(c).startswith("P") and c not in "'’"
 
 
 def _ends_sentence(raw: str) -> bool:
@@ -376,6 +377,13 @@ def _run_text(toks: Sequence[_Tok]) -> str:
 def _mark_fillers(toks: list[_Tok], fillers: _Fillers, o: PlanOptions) -> None:
     """Mark fillers: interjections wherever they are, ambiguous fillers only where they stand alone."""
     n = len(toks)
+    kinds: dict[str, str | None] = {}   # the same few texts recur throughout a transcript
+
+    def kind(run: Sequence[_Tok]) -> str | None:
+        text = _run_text(run)
+        if text not in kinds:
+            kinds[text] = fillers.kind(text)
+        return kinds[text]
 
     def runs_at(i: int) -> list[int]:
         # Longest first, so "那" "个" is one filler rather than nothing; a filler never spans a segment edge.
@@ -389,7 +397,7 @@ def _mark_fillers(toks: list[_Tok], fillers: _Fillers, o: PlanOptions) -> None:
     i = 0
     while i < n:  # pass 1: interjections
         for length in runs_at(i):
-            if fillers.kind(_run_text(toks[i:i + length])) == "always":
+            if kind(toks[i:i + length]) == "always":
                 for t in toks[i:i + length]:
                     t.reason = Reason.FILLER
                 i += length
@@ -412,7 +420,7 @@ def _mark_fillers(toks: list[_Tok], fillers: _Fillers, o: PlanOptions) -> None:
         while i < n:
             for length in runs_at(i):
                 run = toks[i:i + length]
-                if fillers.kind(_run_text(run)) is not None and side_is_open(i - 1, i) \
+                if kind(run) is not None and side_is_open(i - 1, i) \
                         and side_is_open(i + length - 1, i + length):
                     for t in run:
                         t.reason = Reason.FILLER
@@ -437,14 +445,17 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
         unit = _run_text(first)
         # The shortest run of following tokens that is at least as long as the unit (the recogniser may split the
         # repeat differently: "我们" then "我" "们").
-        later = ""
+        later, following = "", []
         for b in range(1, min(_MAX_REPEAT_TOKENS, len(active) - p - a) + 1):
-            later += toks[active[p + a + b - 1]].norm
+            following.append(toks[active[p + a + b - 1]].norm)
+            later += following[-1]
             if len(later) >= len(unit):
                 break
         if len(later) < len(unit) or not later.startswith(unit):
             continue
-        exact = later == unit
+        cjk = any(t.cjk for t in first)
+        # Chinese has no spaces, so the recogniser's split is arbitrary; English words are words ("a part apart").
+        exact = later == unit if cjk else following == [t.norm for t in first]
         last, nxt = active[p + a - 1], active[p + a]
         # A removed filler between them ("我 嗯 我们") is a hesitation too.
         hesitated = nxt - last > 1 or _boundary(toks[last], toks[nxt], o.hesitation_s)
@@ -456,8 +467,8 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
             continue
         if not o.remove_stutters:
             continue
-        if any(t.cjk for t in first):
-            if hesitated or any(c in o.stutter_chars_zh.translate(_FOLD) for c in unit):
+        if cjk:
+            if hesitated or any(c in normalise_text(o.stutter_chars_zh) for c in unit):
                 return (a, Reason.STUTTER)
             continue  # reduplication: 看看, 谢谢, 今天天气
         if not exact:
@@ -465,7 +476,7 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
             if first[-1].truncated:
                 return (a, Reason.STUTTER)
             continue
-        if hesitated or units > 1 or unit not in o.repeats_ok_en:
+        if hesitated or units > 1 or unit not in {normalise_text(w) for w in o.repeats_ok_en}:
             return (a, Reason.STUTTER)
     return None
 

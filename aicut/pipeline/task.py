@@ -1,33 +1,59 @@
-"""The stages a task runs, in order, with stage and percent reported as it goes.
+"""The 口播 smart cut, stage by stage: fetch → probe → transcribe → plan → render → subtitles → cover.
 
-For now a task fetches each source and probes it; the cut itself (transcribe → plan → render → subtitles → cover)
-joins here as its stages land.
+Each stage is a plain function with its own options; this module runs them in order for every video source of a
+task, reports stage and percent, and writes per source ``<name>_cut.mp4``, ``<name>.srt``, ``<name>_cover.jpg``,
+``edl.json`` and ``report.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from aicut.models import SourceKind, SourceResult, Task, TaskResult
+from aicut import __version__
+from aicut.errors import InvalidTaskError, NoVideoStreamError
+from aicut.models import CoverTitles, MediaInfo, Output, Source, SourceKind, SourceResult, Task, TaskResult
+from aicut.pipeline.audio import energy, load_audio
+from aicut.pipeline.cover import CoverOptions, make_cover
 from aicut.pipeline.fetch import FetchOptions, fetch, safe_filename
+from aicut.pipeline.fonts import find_cjk_font
+from aicut.pipeline.plan import PlanOptions, make_plan, plan_summary
 from aicut.pipeline.probe import ProbeOptions, probe
+from aicut.pipeline.render import RenderOptions, render
+from aicut.pipeline.subtitles import SubtitleOptions, make_cues, to_srt
+from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
 
 logger = logging.getLogger(__name__)
 
 Report = Callable[[str, float, str], None]   # stage, percent of the whole task, detail
 
+# Share of one source's work per stage, for the progress bar (measured roughly on a 60 s clip on 2 cores).
+_WEIGHTS = (("fetch", 0.10), ("probe", 0.02), ("transcribe", 0.45), ("plan", 0.01), ("render", 0.38),
+            ("subtitles", 0.01), ("cover", 0.03))
+
 
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
+    """Every stage's options, and where the work goes."""
+
     work_dir: Path
     fetch: FetchOptions = FetchOptions()
     probe: ProbeOptions = ProbeOptions()
+    transcribe: TranscribeOptions = TranscribeOptions()
+    plan: PlanOptions = PlanOptions()
+    render: RenderOptions = RenderOptions()
+    subtitles: SubtitleOptions = SubtitleOptions()
+    cover: CoverOptions = CoverOptions()
+    font: str = ""                   # a CJK font; "" = find one (needed for cover titles and burned-in subtitles)
     machine: str = ""
+    nvenc_available: bool = False
 
 
 def task_dir(work_dir: Path, task: Task) -> Path:
@@ -36,33 +62,168 @@ def task_dir(work_dir: Path, task: Task) -> Path:
     return work_dir / "tasks" / f"{safe_filename(task.id, 'task')[:60]}-{digest}"
 
 
-def run_task(task: Task, options: PipelineOptions, report: Report) -> TaskResult:
-    """Fetch and probe every source of ``task``; raises an ``AicutError`` subclass on failure."""
+class _Progress:
+    """Maps a stage's own 0–1 progress onto the task's 0–100 %, source by source."""
+
+    def __init__(self, report: Report, sources: int) -> None:
+        self.report, self.share, self.base = report, 100.0 / max(1, sources), 0.0
+        self.starts, acc = {}, 0.0
+        for stage, weight in _WEIGHTS:
+            self.starts[stage] = (acc, weight)
+            acc += weight
+
+    def source(self, index: int) -> None:
+        self.base = index * self.share
+
+    def __call__(self, stage: str, fraction: float = 0.0, detail: str = "") -> None:
+        start, weight = self.starts[stage]
+        self.report(stage, self.base + self.share * (start + weight * min(max(fraction, 0.0), 1.0)), detail)
+
+
+class _Clock:
+    """Seconds per stage, summed over sources."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def time(self, stage: str) -> _Timer:
+        return _Timer(self, stage)
+
+
+class _Timer:
+    def __init__(self, clock: _Clock, stage: str) -> None:
+        self.clock, self.stage = clock, stage
+
+    def __enter__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.clock.seconds[self.stage] = self.clock.seconds.get(self.stage, 0.0) + time.monotonic() - self.t0
+
+
+def run_task(task: Task, options: PipelineOptions, report: Report,
+             transcriber: Transcriber | None = None) -> TaskResult:
+    """Cut every video source of ``task``; raises an ``AicutError`` subclass on failure."""
     sources = task.spec.sources
+    if not sources:
+        raise InvalidTaskError(f"task {task.id} has no sources")
     directory = task_dir(options.work_dir, task)
-    directory.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    results = []
-    share = 100.0 / max(1, len(sources))
+    progress = _Progress(report, len(sources))
+    clock = _Clock()
+    results: list[SourceResult] = []
+    outputs: list[Output] = []
     for i, source in enumerate(sources):
-        base = i * share
+        progress.source(i)
         label = source.name or source.url.rsplit("/", 1)[-1].split("?", 1)[0]
-        report("fetch", base, label)
+        progress("fetch", 0.0, label)
 
-        def on_bytes(done: int, total: int | None, base: float = base, label: str = label) -> None:
-            frac = done / total if total else 0.0
-            report("fetch", base + 0.9 * share * min(frac, 1.0), f"{label}: {done / 1e6:.1f} MB")
+        def on_bytes(done: int, total: int | None, label: str = label) -> None:
+            progress("fetch", done / total if total else 0.0, f"{label}: {done / 1e6:.1f} MB")
 
-        t0 = time.monotonic()
-        fetched = fetch(source.url, directory / "sources" / str(i), options.fetch, name=source.name, progress=on_bytes)
-        timings["fetch"] = timings.get("fetch", 0.0) + time.monotonic() - t0
-        report("probe", base + 0.9 * share, label)
-        t0 = time.monotonic()
-        probe_opts = options.probe if source.kind is SourceKind.VIDEO else replace(options.probe, require_video=False)
-        media = probe(fetched.path, probe_opts)
-        timings["probe"] = timings.get("probe", 0.0) + time.monotonic() - t0
-        logger.info("%s: %s %.1fs, %d video / %d audio stream(s)", label, media.container, media.duration_s,
-                    len(media.video), len(media.audio))
-        results.append(SourceResult(source=source, media=media, local_path=str(fetched.path), sha256=fetched.sha256))
+        with clock.time("fetch"):
+            fetched = fetch(source.url, directory / "sources" / str(i), options.fetch, name=source.name,
+                            progress=on_bytes)
+        progress("probe", 0.0, label)
+        with clock.time("probe"):
+            kind_opts = options.probe if source.kind is SourceKind.VIDEO else replace(options.probe,
+                                                                                      require_video=False)
+            media = probe(fetched.path, kind_opts)
+        results.append(SourceResult(source=source, media=media, local_path=str(fetched.path),
+                                    sha256=fetched.sha256))
+        if source.kind is not SourceKind.VIDEO or not media.video:
+            logger.info("%s: audio only, not cut", label)
+            continue
+        transcriber = transcriber or Transcriber(options.transcribe)
+        out_dir = directory / "out" / (Path(safe_filename(source.name or fetched.path.name)).stem or f"source{i}")
+        outputs += cut_source(fetched.path, media, out_dir, options, task=task, source=source,
+                              progress=progress, clock=clock, transcriber=transcriber)
+    if not outputs:
+        raise NoVideoStreamError("the post has no video to cut (only audio); attach or link the video itself")
     report("done", 100.0, "")
-    return TaskResult(sources=tuple(results), stage_seconds=timings, machine=options.machine)
+    return TaskResult(sources=tuple(results), outputs=tuple(outputs), stage_seconds=clock.seconds,
+                      machine=options.machine)
+
+
+def cut_source(path: Path, media: MediaInfo, out_dir: Path, options: PipelineOptions, *, task: Task,
+               source: Source, progress: Callable[..., None], clock: _Clock,
+               transcriber: Transcriber) -> list[Output]:
+    """Transcribe, plan, render, subtitle and cover one local video; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir.name
+    started = time.monotonic()
+    language = task.options.language or options.transcribe.language or None
+    progress("transcribe", 0.0, "decoding audio")
+    with clock.time("transcribe"):
+        samples = load_audio(path)
+        loudness = energy(samples)
+        transcript = transcriber.transcribe(samples, hotwords=task.spec.core_text, language=language,
+                                            progress=lambda f: progress("transcribe", f))
+    language = transcript.language or language or ""
+    progress("plan", 0.0)
+    with clock.time("plan"):
+        plan = make_plan(transcript, loudness, options.plan, language=language)
+    if plan.flagged:
+        logger.warning("%s: plan flagged: %s", stem, plan.flag_reason)
+    with clock.time("subtitles"):
+        cues = make_cues(transcript, plan, options.subtitles, language=language)
+    titles = task.spec.cover
+    burn = task.options.burn_subtitles or options.render.burn_subtitles
+    needs_font = burn or any((titles.top, titles.middle, titles.bottom))
+    font = find_cjk_font(options.font) if needs_font else None
+    render_opts = options.render
+    if burn:
+        style = replace(render_opts.subtitle_style, font_path=font)
+        render_opts = replace(render_opts, burn_subtitles=True, subtitle_style=style)
+    if task.options.encoder:
+        render_opts = replace(render_opts, encoder=task.options.encoder)
+    render_opts = replace(render_opts, subtitle_language=_iso639_2(language))
+    progress("render", 0.0, f"{len(plan.keeps)} piece(s)")
+    video = out_dir / f"{stem}_cut.mp4"
+    with clock.time("render"):
+        rendered = render(path, plan, video, render_opts, cues=cues, nvenc_available=options.nvenc_available,
+                          progress=lambda f: progress("render", f))
+    srt = out_dir / f"{stem}.srt"
+    _write_text(srt, to_srt(cues))
+    progress("cover", 0.0)
+    with clock.time("cover"):
+        cover = make_cover(video, out_dir / f"{stem}_cover.jpg", titles or CoverTitles(), options.cover, font=font)
+    edl = out_dir / "edl.json"
+    _write_text(edl, json.dumps({"source": source.name or path.name, **plan.to_dict(),
+                                 "transcript": transcript.to_dict()}, ensure_ascii=False, indent=1))
+    report = {
+        "version": __version__, "task": task.id, "attempt": task.attempt, "machine": options.machine,
+        "source": {"name": source.name, "url_host": source.url.split("/")[2] if "://" in source.url else "",
+                   "duration_s": media.duration_s, "size_bytes": media.size_bytes, "container": media.container},
+        "language": language, "model": options.transcribe.model or "base",
+        "words": len(transcript.words), "cues": len(cues),
+        "plan": plan_summary(plan), "flagged": plan.flagged, "flag_reason": plan.flag_reason,
+        "output": rendered.to_dict(), "encoder": rendered.encoder, "encoder_reason": rendered.encoder_reason,
+        "cover": {"time_s": cover.time_s, "width": cover.width, "height": cover.height},
+        "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    report_path = out_dir / "report.json"
+    _write_text(report_path, json.dumps(report, ensure_ascii=False, indent=1))
+    logger.info("%s: %.1fs → %.1fs, %s, %d cue(s), %s", stem, media.duration_s, rendered.duration_s,
+                ", ".join(f"{k} {v:.1f}s" for k, v in plan.removed_by_reason().items()) or "nothing cut",
+                len(cues), rendered.encoder)
+    kinds = ((video, "video"), (srt, "subtitles"), (cover.path, "cover"), (edl, "edl"), (report_path, "report"))
+    return [Output(name=p.name, kind=k, path=str(p), size_bytes=p.stat().st_size) for p, k in kinds]
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _iso639_2(language: str) -> str:
+    return {"zh": "chi", "en": "eng", "ja": "jpn", "ko": "kor"}.get((language or "")[:2], "und")
+
+
+def options_from_settings(settings: Any, *, machine: str = "", nvenc_available: bool = False) -> PipelineOptions:
+    """The pipeline's options out of ``aicut.config.Settings``."""
+    return PipelineOptions(
+        work_dir=settings.worker.work_dir, fetch=settings.fetch, probe=settings.probe,
+        transcribe=settings.transcribe, plan=settings.plan, render=settings.render, subtitles=settings.subtitles,
+        cover=settings.cover, font=settings.font, machine=machine, nvenc_available=nvenc_available)

@@ -7,13 +7,15 @@ bumps ``seq`` and is pushed at once to each subscriber as a fresh snapshot; task
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import logging
+import pickle
 import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -23,6 +25,7 @@ from aicut.config import Settings
 from aicut.errors import (InvalidTaskError, NotFoundError, TaskConflictError, WorkerFullError,
                           WorkerNotReadyError)
 from aicut.models import Task, TaskState, WorkerState
+from aicut.pipeline.task import options_from_settings
 from aicut.worker.capabilities import Capabilities, Resources, sample_resources
 from aicut.worker.outbox import Outbox
 from aicut.worker.runner import Outcome, TaskProcess
@@ -226,11 +229,10 @@ class WorkerNode:
 
     # ----------------------------------------------------------------- internals
     def _job(self, task: Task) -> dict[str, Any]:
-        fetch = asdict(self.settings.fetch)
-        fetch["allow_hosts"] = list(fetch["allow_hosts"])
-        return {"task": json_format.MessageToDict(wire.task_to_pb(task)), "work_dir": str(self.ws.work_dir),
-                "machine": self.worker_id, "fetch": fetch, "probe": asdict(self.settings.probe),
-                "log_level": self.settings.log_level}
+        options = options_from_settings(self.settings, machine=self.worker_id,
+                                        nvenc_available=self.capabilities.nvenc)
+        return {"task": json_format.MessageToDict(wire.task_to_pb(task)), "log_level": self.settings.log_level,
+                "options": base64.b64encode(pickle.dumps(options)).decode()}
 
     def _broadcast(self, msg: wpb.StatusStreamMessage) -> None:
         for sub in list(self.subscribers):

@@ -1,20 +1,23 @@
-"""The body of a task process (see ``aicut.worker.runner``): job JSON on stdin, one JSON line per event on stdout."""
+"""The body of a task process (see ``aicut.worker.runner``): job JSON on stdin, one JSON line per event on stdout.
+
+Progress goes out at most ten times a second (every stage change at once); the last line is the result or the
+failure with its code and whether a retry can help.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import pickle
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
 
 from aicut import wire
 from aicut.errors import AicutError
-from aicut.pipeline.fetch import FetchOptions
-from aicut.pipeline.probe import ProbeOptions
 from aicut.pipeline.task import PipelineOptions, run_task
 from generated.aicut.v1 import common_pb2 as pb
 
@@ -31,12 +34,8 @@ def main() -> int:
     task = wire.task_from_pb(json_format.ParseDict(job["task"], pb.Task()))
     logging.basicConfig(level=job.get("log_level", "INFO"), stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s task {task.id}#{task.attempt} %(name)s: %(message)s")
-    fetch = job.get("fetch", {})
-    options = PipelineOptions(
-        work_dir=Path(job["work_dir"]), machine=job.get("machine", ""),
-        fetch=FetchOptions(**{**fetch, "allow_hosts": tuple(fetch.get("allow_hosts", ()))}),
-        probe=ProbeOptions(**job.get("probe", {})),
-    )
+    # Pickled by our own parent process (the worker) over a pipe: the options are frozen dataclasses.
+    options: PipelineOptions = pickle.loads(base64.b64decode(job["options"]))
     stage = ""
     last = 0.0
 

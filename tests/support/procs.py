@@ -39,6 +39,8 @@ def write_machines(directory: Path, workers: list[str] | None = None, coordinato
     if not workers:
         lines[0] = "workers: []"
     lines += yaml_lines("worker", w) + yaml_lines("coordinator", c) + yaml_lines("fetch", f)
+    # English fixtures and the small English model keep tasks that run the whole cut quick.
+    lines += yaml_lines("transcribe", {"model": "tiny.en", "language": "en", "cache_dir": str(directory / "models")})
     path = directory / "machines.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

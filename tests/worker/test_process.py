@@ -20,13 +20,13 @@ async def test_sigterm_drains_lets_the_task_finish_and_exits_0(tmp_path, media_s
     try:
         client = Client(proc.wait_ready())
         stream = Stream(client)
-        await client.submit(task("t-drain", f"{media_server.base_url}/slow/clip.mp4?bps=60000"))
+        await client.submit(task("t-drain", f"{media_server.base_url}/slow/speech.mp4?bps=60000"))
         await stream.next("status", lambda m: any(t.pid for t in m.status.tasks))
         proc.signal(signal.SIGTERM)
         draining = await stream.next("status", lambda m: m.status.state == wpb.DRAINING)
         assert draining.status.slots_busy == 1
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await client.submit(task("t-late", f"{media_server.base_url}/clip.mp4"))
+            await client.submit(task("t-late", f"{media_server.base_url}/speech.mp4"))
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "DRAINING" in err.value.details()
         done = await stream.event("t-drain", "succeeded", timeout=60)
         await stream.outgoing.put(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=[done.seq])))

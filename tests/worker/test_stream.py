@@ -14,7 +14,7 @@ async def test_snapshot_on_connect_and_on_every_change(make_worker: MakeWorker, 
     first = await stream.next()
     assert first.WhichOneof("msg") == "status"
     assert first.status.state == wpb.SERVING and first.status.slots_total == 1 and first.status.slots_busy == 0
-    await client.submit(task("t-stream", f"{media_server.base_url}/clip.mp4"))
+    await client.submit(task("t-stream", f"{media_server.base_url}/speech.mp4"))
     busy = await stream.next("status", lambda m: m.status.slots_busy == 1)
     assert busy.status.seq > first.status.seq
     assert [t.task_id for t in busy.status.tasks] == ["t-stream"]
@@ -49,7 +49,7 @@ async def test_unacknowledged_events_come_again_and_survive_a_restart(make_worke
     work = tmp_path / "same"
     app, client = await make_worker(work_dir=work)
     stream = Stream(client)
-    await client.submit(task("t-outbox", f"{media_server.base_url}/clip.mp4"))
+    await client.submit(task("t-outbox", f"{media_server.base_url}/speech.mp4"))
     done = await stream.event("t-outbox", "succeeded")
     await stream.close()
 
@@ -69,7 +69,7 @@ async def test_unacknowledged_events_come_again_and_survive_a_restart(make_worke
     app2, client2 = await make_worker(work_dir=work)
     third = Stream(client2)
     survived = await third.event("t-outbox", "succeeded")
-    assert survived.seq == done.seq and survived.succeeded.result.sources[0].media.video[0].width == 320
+    assert survived.seq == done.seq and survived.succeeded.result.sources[0].media.video[0].width == 160
     # Acknowledge everything seen; the next stream starts clean.
     seqs = [m.event.seq for _, m in third.received if m.WhichOneof("msg") == "event"] + [e.seq for e in accepted]
     await third.outgoing.put(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=seqs)))

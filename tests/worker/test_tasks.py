@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
+
+import av
 
 import grpc
 import pytest
@@ -12,22 +16,35 @@ from tests.worker.conftest import MakeWorker, Stream, task
 from generated.aicut.v1 import worker_pb2 as wpb
 
 
-async def test_a_task_fetches_and_probes(make_worker: MakeWorker, media_server) -> None:
+async def test_a_task_runs_the_whole_cut(make_worker: MakeWorker, media_server) -> None:
     app, client = await make_worker()
     stream = Stream(client)
-    reply = await client.submit(task("t-ok", f"{media_server.base_url}/clip.mp4"))
+    reply = await client.submit(task("t-ok", f"{media_server.base_url}/speech.mp4"))
     assert not reply.duplicate and reply.status.slots_busy == 1
-    done = await stream.event("t-ok", "succeeded")
-    src = done.succeeded.result.sources[0]
+    done = await stream.event("t-ok", "succeeded", timeout=90)
+    result = done.succeeded.result
+    src = result.sources[0]
     assert src.source.name == "源0.mp4"
-    assert 1.8 < src.media.duration_s < 2.3
-    assert (src.media.video[0].codec, src.media.video[0].width, src.media.video[0].height) == ("h264", 320, 240)
-    assert round(src.media.video[0].fps) == 25 and src.media.audio[0].codec == "aac"
+    assert (src.media.video[0].codec, src.media.video[0].width, src.media.video[0].height) == ("h264", 160, 120)
+    assert src.media.audio[0].codec == "aac"
     assert os.path.getsize(src.local_path) == src.media.size_bytes > 0 and len(src.sha256) == 64
-    assert {"fetch", "probe"} <= set(done.succeeded.result.stage_seconds)
+    outputs = {o.kind: o for o in result.outputs}
+    assert set(outputs) == {"video", "subtitles", "cover", "edl", "report"}
+    assert outputs["video"].name == "源0_cut.mp4" and outputs["cover"].name == "源0_cover.jpg"
+    with av.open(outputs["video"].path) as cut:
+        cut_duration = float(cut.duration or 0) / av.time_base
+    assert 0 < cut_duration < src.media.duration_s - 0.8   # the 1.5 s pause was shortened
+    report = json.loads(Path(outputs["report"].path).read_text(encoding="utf-8"))
+    assert report["encoder"] == "x264" and "nvenc" in report["encoder_reason"].lower()
+    assert report["plan"] and report["words"] >= 8
+    assert "test" in Path(outputs["subtitles"].path).read_text(encoding="utf-8").lower()
+    assert {"fetch", "probe", "transcribe", "render"} <= set(result.stage_seconds)
     stages = [m.event.progress.stage for _, m in stream.received
               if m.WhichOneof("msg") == "event" and m.event.WhichOneof("event") == "progress"]
-    assert "fetch" in stages and "probe" in stages
+    assert {"fetch", "probe", "transcribe", "render"} <= set(stages)
+    percents = [m.event.progress.percent for _, m in stream.received
+                if m.WhichOneof("msg") == "event" and m.event.WhichOneof("event") == "progress"]
+    assert percents == sorted(percents)
     await stream.close()
 
 
@@ -47,7 +64,7 @@ async def test_slots_are_never_exceeded(make_worker: MakeWorker, media_server) -
 async def test_same_task_and_attempt_is_accepted_once(make_worker: MakeWorker, media_server) -> None:
     app, client = await make_worker()
     stream = Stream(client)
-    t = task("t-dup", f"{media_server.base_url}/slow/clip.mp4?bps=50000")
+    t = task("t-dup", f"{media_server.base_url}/slow/speech.mp4?bps=50000")
     first = await client.submit(t)
     second = await client.submit(t)
     assert (first.duplicate, second.duplicate) == (False, True)
@@ -62,7 +79,7 @@ async def test_same_task_and_attempt_is_accepted_once(make_worker: MakeWorker, m
 async def test_a_finished_attempt_is_not_run_again(make_worker: MakeWorker, media_server) -> None:
     app, client = await make_worker()
     stream = Stream(client)
-    t = task("t-once", f"{media_server.base_url}/clip.mp4")
+    t = task("t-once", f"{media_server.base_url}/speech.mp4")
     await client.submit(t)
     await stream.event("t-once", "succeeded")
     assert (await client.submit(t)).duplicate
@@ -100,7 +117,7 @@ async def test_a_killed_task_process_fails_retryable_and_the_worker_keeps_servin
     assert failed.failed.code == "TASK_CRASHED" and failed.failed.retryable
     assert "SIGKILL" in failed.failed.message
     # The worker is unharmed: the next task runs.
-    await client.submit(task("t-after", f"{media_server.base_url}/clip.mp4"))
+    await client.submit(task("t-after", f"{media_server.base_url}/speech.mp4"))
     await stream.event("t-after", "succeeded")
     assert (await client.health()).state == wpb.SERVING
     await stream.close()
@@ -160,7 +177,7 @@ async def test_low_disk_turns_the_worker_not_serving(make_worker: MakeWorker, me
     status = await client.health()
     assert status.state == wpb.NOT_SERVING and "free disk" in status.state_reason
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await client.submit(task("t-disk", f"{media_server.base_url}/clip.mp4"))
+        await client.submit(task("t-disk", f"{media_server.base_url}/speech.mp4"))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "free disk" in err.value.details()
     check = await health_pb2_grpc.HealthStub(client.channel).Check(health_pb2.HealthCheckRequest(service=""))
     assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
