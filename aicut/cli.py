@@ -74,6 +74,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return asyncio.run(check(args.machines))
 
 
+def _cmd_process(args: argparse.Namespace) -> int:
+    from aicut.process import process
+
+    settings = load_settings(args.machines)
+    setup_logging(settings.log_level)
+    return process(settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aicut", description="aicut: cut talking-head videos posted on a forum.")
     parser.add_argument("--version", action="version", version=f"aicut {__version__}")
@@ -115,6 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--state", default="", help="only tasks in this state (QUEUED, RUNNING, FAILED, …)")
             p.add_argument("--limit", type=int, default=20)
         p.set_defaults(func=func)
+
+    x = sub.add_parser("process", help="cut one local video file or URL into --out, without a cluster")
+    x.add_argument("source", help="a video file or an http(s) URL")
+    x.add_argument("--out", required=True, help="directory for <name>_cut.mp4, .srt, _cover.jpg, edl.json, report.json")
+    x.add_argument("--machines", help="machines.yaml with the stage settings (default: the checkout's)")
+    x.add_argument("--name", default="", help="the original file name (default: from the source)")
+    x.add_argument("--language", default="", help="speech language, e.g. zh or en (default from machines.yaml)")
+    x.add_argument("--model", default="", help="speech model: base (default), tiny.en, or a CTranslate2 directory")
+    x.add_argument("--encoder", default="", choices=["", "auto", "x264", "nvenc"], help="video encoder")
+    x.add_argument("--burn", action="store_true", help="burn the subtitles into the picture too")
+    x.add_argument("--top", default="", help="cover title, top line (封面标题上)")
+    x.add_argument("--middle", default="", help="cover title, middle line (封面标题中)")
+    x.add_argument("--bottom", default="", help="cover title, bottom line (封面标题下)")
+    x.add_argument("--hotwords", default="", help="words the speech recogniser should expect (the post's text)")
+    x.add_argument("--keep-work", dest="keep_work", action="store_true", help="keep the intermediate files")
+    x.set_defaults(func=_cmd_process)
 
     k = sub.add_parser("check", help="check-only mode: configuration, Redis, workers, credentials; exit 1 on problems")
     k.add_argument("--machines", help="machines.yaml to read (default: the checkout's)")

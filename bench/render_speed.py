@@ -10,7 +10,8 @@ pieces. Side by side, in the same run, alternating:
   (``-c:v libx264 -preset veryfast -crf 20 -profile:v high -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k
   -movflags +faststart``).
 
-Reported: wall time (median of ``--repeat`` runs) and CPU seconds of each, the ratio ours/ffmpeg (aim ≤ 1.0), the
+Reported: wall time (median of ``--repeat`` runs, and the best run of each, which is what a busy machine
+disturbs least) and CPU seconds of each, the ratio ours/ffmpeg (aim ≤ 1.0), the
 PSNR of ours against ffmpeg's output and of each against the source frames it shows (numpy, luma and all planes),
 and the file sizes. The keeps start and end on frame times, so both tools pick the same frames and the PSNR
 compares like with like.
@@ -190,7 +191,8 @@ def main(argv: list[str]) -> int:
         cues = [Cue(i * 2.0, i * 2.0 + 1.6, f"subtitle {i + 1}") for i in range(int(plan.output_duration / 2))]
         print(f"render_speed: {opts.width}x{opts.height} {opts.fps} fps {opts.seconds:g} s clip made in "
               f"{time.perf_counter() - started:.1f}s; plan keeps {len(plan.keeps)} pieces, "
-              f"{plan.output_duration:.2f}s of {opts.seconds:g}s; {version}; {_cpus()} CPUs", flush=True)
+              f"{plan.output_duration:.2f}s of {opts.seconds:g}s; {version}; {_cpus()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
         ours_out, base_out = work / "ours.mp4", work / "ffmpeg.mp4"
         cmd = ffmpeg_command(clip, plan, base_out, opts.fps)
         ours: list[Run] = []
@@ -215,6 +217,7 @@ def main(argv: list[str]) -> int:
         ours_q = against_source(ours_frames, source_frames, plan, opts.height)
         base_q = against_source(base_frames, source_frames, plan, opts.height)
         ratio = ours_wall / base_wall
+        best_ratio = min(r.wall_s for r in ours) / min(r.wall_s for r in base)
         print(f"\nrender_speed: cut {plan.output_duration:.2f}s out of a {opts.seconds:g}s {opts.width}x{opts.height} "
               f"clip, libx264 veryfast crf 20 + aac 128k, median of {opts.repeat}")
         print(f"  {'':22}{'wall s':>9}{'CPU s':>9}{'size KiB':>10}{'frames':>8}")
@@ -223,7 +226,8 @@ def main(argv: list[str]) -> int:
         print(f"  {'ffmpeg CLI':22}{base_wall:9.2f}{base_cpu:9.2f}{base_out.stat().st_size / 1024:10.0f}"
               f"{len(base_frames):8d}")
         verdict = "met" if ratio <= AIM_RATIO else "MISSED"
-        print(f"  wall-time ratio ours/ffmpeg: {ratio:.2f}  (aim ≤ {AIM_RATIO:g}: {verdict})")
+        print(f"  wall-time ratio ours/ffmpeg: {ratio:.2f} median, {best_ratio:.2f} best run against best run  "
+              f"(aim ≤ {AIM_RATIO:g}: {verdict})")
         print(f"  CPU-time ratio ours/ffmpeg:  {ours_cpu / base_cpu:.2f}")
         print(f"  PSNR ours vs ffmpeg output:  Y {vs.psnr_y:.2f} dB, YUV {vs.psnr_yuv:.2f} dB ({vs.compared} frames)")
         print(f"  PSNR vs source: ours Y {ours_q.psnr_y:.2f} dB / YUV {ours_q.psnr_yuv:.2f} dB, "

@@ -17,7 +17,8 @@ How it decides, in order (each rule documented where it lives):
    repeated Chinese unit goes only when there is a hesitation between the two, or the unit holds a character that
    never reduplicates (pronouns and function words, ``stutter_chars_zh``: 我我 这这 是是 就就). English repeats go
    unless the word is one that legitimately doubles ("that that", "very very", ``repeats_ok_en``) with no hesitation.
-   An exact immediate repeat of four or more units is a restarted phrase and goes as a RETAKE.
+   An immediate repeat of four or more units (word for word, or restarted and carried on) is a restarted phrase and
+   goes as a RETAKE.
 4. **Retakes** (:func:`_mark_retakes`): the transcript is cut into phrases (sentence punctuation, segment edges, and
    pauses longer than ``max_pause_s``). An earlier phrase that the following speech repeats — the whole phrase, or a
    start the speaker abandoned and began again — within ``retake_window_s`` goes; the last take stays. Short phrases
@@ -240,7 +241,7 @@ class _Tok:
     punct_before: bool
     punct_after: bool
     sentence_end: bool
-    truncated: bool           # an English fragment broken off with a dash ("st-"): a stutter when the next word begins so
+    truncated: bool           # an English fragment broken off with a dash ("st-"): a stutter if the next word starts so
     index: int                # position in Transcript.words; -1 for a segment that came without words
     reason: Reason | None = None
 
@@ -438,7 +439,8 @@ def _unit_count(toks: Sequence[_Tok]) -> int:
     return sum(len(_units(t.norm)) for t in toks)
 
 
-def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> tuple[int, Reason] | None:
+def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions, stutter_chars: frozenset[str],
+               repeats_ok: frozenset[str]) -> tuple[int, Reason] | None:
     """Whether the unit starting at active position ``p`` is said again at once; (its length, reason) if so."""
     for a in range(1, min(_MAX_REPEAT_TOKENS, len(active) - p - 1) + 1):
         first = [toks[k] for k in active[p:p + a]]
@@ -468,7 +470,7 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
         if not o.remove_stutters:
             continue
         if cjk:
-            if hesitated or any(c in normalise_text(o.stutter_chars_zh) for c in unit):
+            if hesitated or not stutter_chars.isdisjoint(unit):
                 return (a, Reason.STUTTER)
             continue  # reduplication: 看看, 谢谢, 今天天气
         if not exact:
@@ -476,7 +478,7 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
             if first[-1].truncated:
                 return (a, Reason.STUTTER)
             continue
-        if hesitated or units > 1 or unit not in {normalise_text(w) for w in o.repeats_ok_en}:
+        if hesitated or units > 1 or unit not in repeats_ok:
             return (a, Reason.STUTTER)
     return None
 
@@ -484,9 +486,11 @@ def _repeat_at(toks: list[_Tok], active: list[int], p: int, o: PlanOptions) -> t
 def _mark_stutters(toks: list[_Tok], o: PlanOptions) -> None:
     """Mark the earlier occurrence of each immediately repeated unit; chains ("I I I think") lose all but the last."""
     active = [k for k, t in enumerate(toks) if t.reason is None]
+    stutter_chars = frozenset(normalise_text(o.stutter_chars_zh))
+    repeats_ok = frozenset(normalise_text(w) for w in o.repeats_ok_en)
     p = 0
     while p < len(active) - 1:
-        hit = _repeat_at(toks, active, p, o)
+        hit = _repeat_at(toks, active, p, o, stutter_chars, repeats_ok)
         if hit is None:
             p += 1
             continue
@@ -524,6 +528,12 @@ def _phrase_units(toks: list[_Tok], phrase: _Phrase) -> list[str]:
     return [u for k in phrase.members if toks[k].reason is None for u in _units(toks[k].norm)]
 
 
+def _longest_match(n: int, o: PlanOptions) -> int:
+    """The most units a later take of an n-unit phrase can have and still reach retake_similarity."""
+    sim = o.retake_similarity
+    return max(n, math.floor(n * (2 - sim) / sim + _EPS))
+
+
 def _is_retake(earlier: list[str], later: list[str], o: PlanOptions) -> bool:
     """Whether the speech that follows (``later``, from the next take on) begins by saying ``earlier`` again."""
     n = len(earlier)
@@ -534,12 +544,13 @@ def _is_retake(earlier: list[str], later: list[str], o: PlanOptions) -> bool:
     sim = o.retake_similarity
     # Only lengths that could reach the ratio: 2·matches/(n+m) >= sim with matches <= min(n, m).
     lo = max(1, math.ceil(n * sim / (2 - sim) - _EPS))
-    hi = min(len(later), math.floor(n * (2 - sim) / sim + _EPS))
+    hi = min(len(later), _longest_match(n, o))
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(earlier)
     for m in range(lo, hi + 1):
         matcher.set_seq1(later[:m])
-        if matcher.ratio() >= sim - _EPS:
+        # quick_ratio is an upper bound of ratio and much cheaper: most candidates fail it.
+        if matcher.quick_ratio() >= sim - _EPS and matcher.ratio() >= sim - _EPS:
             return True
     return False
 
@@ -551,6 +562,7 @@ def _mark_retakes(toks: list[_Tok], o: PlanOptions) -> None:
     for i, earlier in enumerate(phrases):
         if not units[i]:
             continue
+        longest = _longest_match(len(units[i]), o)
         # The later take may itself be split by a pause: compare with the speech from the next phrase on.
         for j in range(i + 1, len(phrases)):
             if phrases[j].start - earlier.end > o.retake_window_s:
@@ -560,7 +572,7 @@ def _mark_retakes(toks: list[_Tok], o: PlanOptions) -> None:
             later: list[str] = []
             for k in range(j, len(phrases)):
                 later.extend(units[k])
-                if len(later) >= 2 * len(units[i]) + 2:
+                if len(later) > longest:
                     break
             if _is_retake(units[i], later, o):
                 for k in earlier.members:

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from aicut import __version__
 from aicut.errors import InvalidTaskError, NoVideoStreamError
 from aicut.models import CoverTitles, MediaInfo, Output, Source, SourceKind, SourceResult, Task, TaskResult
 from aicut.pipeline.audio import energy, load_audio
 from aicut.pipeline.cover import CoverOptions, make_cover
-from aicut.pipeline.fetch import FetchOptions, fetch, safe_filename
+from aicut.pipeline.fetch import FetchOptions, FetchResult, fetch, safe_filename
 from aicut.pipeline.fonts import find_cjk_font
 from aicut.pipeline.plan import PlanOptions, make_plan, plan_summary
 from aicut.pipeline.probe import ProbeOptions, probe
@@ -54,6 +55,7 @@ class PipelineOptions:
     font: str = ""                   # a CJK font; "" = find one (needed for cover titles and burned-in subtitles)
     machine: str = ""
     nvenc_available: bool = False
+    local_files: bool = False        # file:// sources are read in place (``aicut process`` only; never on a worker)
 
 
 def task_dir(work_dir: Path, task: Task) -> Path:
@@ -121,8 +123,11 @@ def run_task(task: Task, options: PipelineOptions, report: Report,
             progress("fetch", done / total if total else 0.0, f"{label}: {done / 1e6:.1f} MB")
 
         with clock.time("fetch"):
-            fetched = fetch(source.url, directory / "sources" / str(i), options.fetch, name=source.name,
-                            progress=on_bytes)
+            if options.local_files and source.url.startswith("file://"):
+                fetched = local_file(Path(unquote(urlsplit(source.url).path)))
+            else:
+                fetched = fetch(source.url, directory / "sources" / str(i), options.fetch, name=source.name,
+                                progress=on_bytes)
         progress("probe", 0.0, label)
         with clock.time("probe"):
             kind_opts = options.probe if source.kind is SourceKind.VIDEO else replace(options.probe,
@@ -209,6 +214,18 @@ def cut_source(path: Path, media: MediaInfo, out_dir: Path, options: PipelineOpt
                 len(cues), rendered.encoder)
     kinds = ((video, "video"), (srt, "subtitles"), (cover.path, "cover"), (edl, "edl"), (report_path, "report"))
     return [Output(name=p.name, kind=k, path=str(p), size_bytes=p.stat().st_size) for p, k in kinds]
+
+
+def local_file(path: Path) -> FetchResult:
+    """A file on this machine, as if it had been fetched."""
+    if not path.is_file():
+        raise InvalidTaskError(f"{path} is not a file")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return FetchResult(path=path, size_bytes=path.stat().st_size, sha256=digest.hexdigest(), content_type="",
+                       from_cache=False)
 
 
 def _write_text(path: Path, text: str) -> None:

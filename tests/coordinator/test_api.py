@@ -1,7 +1,8 @@
 """Issue 3's Coordinator API end to end: real workers, a real coordinator, real Valkey and, where natural, grpcurl.
 
-Each test starts its own small cluster (at most two one-slot workers) and keeps tasks short: the 2 s test clip,
-throttled only where a task must still be running when the test acts on it.
+Each test starts its own small cluster (at most two workers) and keeps tasks short. A task that must succeed runs the
+whole cut on ``/speech.mp4`` (a few seconds of synthesized speech); one that never gets that far (it waits, is refused
+or cancelled) uses the silent test clip, throttled where it must still be running when the test acts on it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import shutil
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -32,8 +34,7 @@ from tests.coordinator.conftest import (
 from tests.support.procs import TOKEN, AicutProcess, WorkerProcess
 
 API = "aicut.v1.Coordinator/"
-LONG_BPS = 3000      # the 58 KB clip then takes about 20 s: still running whenever the test acts on it
-SLOW_BPS = 30000     # about 2 s
+LONG_BPS = 3000      # the 58 KB clip then takes about 20 s to download: still running whenever the test acts on it
 
 
 def task_processes(worker: AicutProcess) -> list[psutil.Process]:
@@ -48,7 +49,7 @@ def task_processes(worker: AicutProcess) -> list[psutil.Process]:
     return out
 
 
-async def eventually(check, timeout: float = 20, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+async def eventually(check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         if check():
@@ -73,27 +74,25 @@ async def restart_coordinator(cluster: Cluster, hard: bool = True, embedded: boo
 async def test_submit_gives_a_task_id_and_an_own_id_is_idempotent(cluster: Cluster, media_server) -> None:
     a = cluster.add_worker("a")
     await cluster.start_coordinator()
-    clip = f"{media_server.base_url}/clip.mp4"
+    speech = f"{media_server.base_url}/speech.mp4"
 
-    given = cluster.grpcurl(API + "SubmitTask", {"url": clip})
+    given = cluster.grpcurl(API + "SubmitTask", {"url": speech})
     assert given["id"] and given["state"] == "QUEUED" and given["attempt"] == 1 and given["origin"] == "api"
     source = given["task"]["spec"]["sources"][0]
-    assert source["url"] == clip and source["name"] == "clip.mp4"
+    assert source["url"] == speech and source["name"] == "speech.mp4"
 
-    slow = f"{media_server.base_url}/slow/clip.mp4?bps={SLOW_BPS}"
-    first = cluster.grpcurl(API + "SubmitTask", {"url": slow, "id": "mine-1"})
-    second = cluster.grpcurl(API + "SubmitTask", {"url": slow, "id": "mine-1"})
+    first = cluster.grpcurl(API + "SubmitTask", {"url": speech, "id": "mine-1"})
+    second = cluster.grpcurl(API + "SubmitTask", {"url": speech, "id": "mine-1"})
     assert first["id"] == second["id"] == "mine-1"
     assert second["created_unix_ms"] == first["created_unix_ms"]
     done = await cluster.wait_task("mine-1")
     assert done.state == pb.SUCCEEDED and done.attempt == 1 and done.worker == a
     # Once finished, the same id still answers with that task: nothing is queued again.
-    third = cluster.grpcurl(API + "SubmitTask", {"url": slow, "id": "mine-1"})
+    third = cluster.grpcurl(API + "SubmitTask", {"url": speech, "id": "mine-1"})
     assert third["state"] == "SUCCEEDED" and third["attempt"] == 1
     assert (await cluster.wait_task(given["id"])).state == pb.SUCCEEDED
     await asyncio.sleep(0.5)
     assert accepted_count(cluster.workers["a"], "mine-1") == 1
-    assert len(media_server.requests("/slow/clip.mp4")) == 1
     assert len(await cluster.all_tasks()) == 2
 
 
@@ -174,7 +173,7 @@ async def test_cancel_a_queued_task_and_a_running_one(cluster: Cluster, media_se
     await cluster.until(lambda ws: ws[0].busy == 0 and not ws[0].status.tasks, 15, "the slot to be free")
 
     # The freed slot goes to the next task; the cancelled one never ran.
-    await cluster.submit(f"{media_server.base_url}/clip.mp4", "after")
+    await cluster.submit(f"{media_server.base_url}/speech.mp4", "after")
     assert (await cluster.wait_task("after")).state == pb.SUCCEEDED
     assert accepted_count(worker, "waiting") == 0 and accepted_count(worker, "long") == 1
     final = await cluster.task("long")
@@ -202,7 +201,7 @@ async def test_a_final_failure_stays_visible_and_retry_runs_it_again(cluster: Cl
     assert again.state == pb.FAILED and again.attempt == 1 and len(media_server.requests(f"/{name}")) == 1
 
     later = clip_path.parent / name
-    shutil.copyfile(clip_path, later)
+    shutil.copyfile(clip_path.parent / "speech.mp4", later)
     try:
         retried = cluster.grpcurl(API + "RetryTask", {"id": tid})
         assert retried["attempt"] == 2 and retried["state"] in ("QUEUED", "DISPATCHED", "RUNNING", "SUCCEEDED")
@@ -241,30 +240,29 @@ async def test_a_drained_worker_gets_no_new_tasks_until_undone_and_the_drain_sur
     a = cluster.add_worker("a", priority=1)
     b = cluster.add_worker("b", priority=2)
     await cluster.start_coordinator()
-    clip = f"{media_server.base_url}/clip.mp4"
+    speech = f"{media_server.base_url}/speech.mp4"
 
     drained = cluster.grpcurl(API + "DrainWorker", {"address": a})
     assert drained["address"] == a and drained["cordoned"] is True
-    for _ in range(2):  # one at a time: "a" is idle and first by priority, yet skipped
-        done = await cluster.wait_task(await cluster.submit(clip))
-        assert done.state == pb.SUCCEEDED and done.worker == b
+    done = await cluster.wait_task(await cluster.submit(speech))   # "a" is idle and first by priority, yet skipped
+    assert done.state == pb.SUCCEEDED and done.worker == b
     assert {w.address: w.cordoned for w in await cluster.workers_info()} == {a: True, b: False}
 
     back = cluster.grpcurl(API + "DrainWorker", {"address": a, "undo": True})
     assert not back.get("cordoned")
-    assert (await cluster.wait_task(await cluster.submit(clip))).worker == a
+    assert (await cluster.wait_task(await cluster.submit(speech))).worker == a
 
     cluster.grpcurl(API + "DrainWorker", {"address": a})
     await restart_coordinator(cluster)
     assert {w.address: w.cordoned for w in await cluster.workers_info()} == {a: True, b: False}
-    assert (await cluster.wait_task(await cluster.submit(clip))).worker == b
+    assert (await cluster.wait_task(await cluster.submit(speech))).worker == b
     assert cluster.workers["a"].output().count(" accepted (") == 1   # only the task sent while undrained
 
 
 # --------------------------------------------------------------------------------------------------- monitoring switch
 
 async def test_the_monitoring_switch_is_persisted_across_a_restart(cluster: Cluster) -> None:
-    await cluster.start_coordinator(embedded=True)   # the coordinator's own Valkey, append-only under var/
+    await cluster.start_coordinator(embedded=True)   # the coordinator's own Valkey, append-only in its data_dir
     on = cluster.grpcurl(API + "StartMonitoring", {})
     assert on["enabled"] is True and on["detail"] == "forum monitoring is on"
     assert cluster.grpcurl(API + "StartMonitoring", {})["detail"] == "forum monitoring is on (it already was)"
@@ -297,7 +295,7 @@ async def test_watch_events_shows_task_transitions_and_workers_in_order(cluster:
     watcher = EventWatcher(cluster.stub)              # since_id "": only what happens from now on
     try:
         await asyncio.sleep(0.5)                       # let the stream settle on its starting point
-        tid = await cluster.submit(f"{media_server.base_url}/clip.mp4")
+        tid = await cluster.submit(f"{media_server.base_url}/speech.mp4")
         events = await watcher.wait_for(lambda ev: "SUCCEEDED" in task_states(ev, tid), what="the task's events")
         assert task_states(events, tid) == ["QUEUED", "DISPATCHED", "RUNNING", "SUCCEEDED"], events
         mine = [e for e in events if e.kind == "task" and e.task_id == tid]
@@ -372,8 +370,8 @@ async def test_machines_yaml_edits_add_and_remove_workers_without_a_restart(clus
 
     cluster.machines()                                  # now it is
     await cluster.until(lambda ws: any(w.address == b and w.online for w in ws), 15, "b added and online")
-    clip = f"{media_server.base_url}/clip.mp4"
-    assert (await cluster.wait_task(await cluster.submit(clip))).worker == b   # idle and first by priority
+    speech = f"{media_server.base_url}/speech.mp4"
+    assert (await cluster.wait_task(await cluster.submit(speech))).worker == b   # idle and first by priority
 
     machines = cluster.machines()
     good = machines.read_text()
@@ -387,7 +385,7 @@ async def test_machines_yaml_edits_add_and_remove_workers_without_a_restart(clus
     cluster.entries.remove(f"{b}:1")
     cluster.machines()
     await cluster.until(lambda ws: [w.address for w in ws] == [a], 15, "b removed")
-    assert (await cluster.wait_task(await cluster.submit(clip))).worker == a
+    assert (await cluster.wait_task(await cluster.submit(speech))).worker == a
 
 
 def test_the_seeds_machines_txt_is_read(tmp_path: Path) -> None:
@@ -419,7 +417,7 @@ async def test_a_coordinator_runs_from_the_seeds_machines_txt_and_follows_its_ed
     txt.write_text(txt.read_text(encoding="utf-8") + f"{b}:1    # 本地高性能GPU机器\n", encoding="utf-8")
     await cluster.until(lambda ws: any(w.address == b and w.online and w.priority == 1 for w in ws), 15,
                         "b added to machines.txt")
-    assert (await cluster.wait_task(await cluster.submit(f"{media_server.base_url}/clip.mp4"))).worker == b
+    assert (await cluster.wait_task(await cluster.submit(f"{media_server.base_url}/speech.mp4"))).worker == b
 
 
 # --------------------------------------------------------------------------------------------------- token, binds

@@ -65,14 +65,14 @@ async def test_submit_prints_the_task_id_and_status_prints_workers_and_tasks(clu
     machines = str(cluster.machines())
     where = ("--coordinator", cluster.address, "--machines", machines)
 
-    out = await aicut_async("submit", f"{media_server.base_url}/clip.mp4", *where)
+    out = await aicut_async("submit", f"{media_server.base_url}/speech.mp4", *where)
     assert out.returncode == 0, out
     task_id = out.stdout.strip()
     assert re.fullmatch(r"\S+", task_id) and len(out.stdout.splitlines()) == 1, out.stdout
     done = await cluster.wait_task(task_id)
     assert done.state == pb.SUCCEEDED and done.worker == a
 
-    mine = [await aicut_async("submit", f"{media_server.base_url}/clip.mp4", "--id", "cli-own-id", *where)
+    mine = [await aicut_async("submit", f"{media_server.base_url}/speech.mp4", "--id", "cli-own-id", *where)
             for _ in range(2)]
     assert [(o.returncode, o.stdout.strip()) for o in mine] == [(0, "cli-own-id")] * 2
     await cluster.wait_task("cli-own-id")
@@ -214,7 +214,7 @@ async def test_run_brings_up_the_whole_cluster_and_ctrl_c_stops_all_three(tmp_pa
                     break
                 await asyncio.sleep(0.1)
             assert [(w.address, w.online) for w in workers] == [(f"127.0.0.1:{worker_port}", True)]
-            task_id = (await stub.SubmitTask(cpb.SubmitRequest(url=f"{media_server.base_url}/clip.mp4"),
+            task_id = (await stub.SubmitTask(cpb.SubmitRequest(url=f"{media_server.base_url}/speech.mp4"),
                                              timeout=10)).id
             for _ in range(600):
                 info = await stub.GetTask(cpb.TaskRef(id=task_id), timeout=10)

@@ -27,7 +27,7 @@ async def test_thirty_tasks_through_grpcurl_follow_priority_idleness_and_slots(c
     b = cluster.add_worker("b", priority=1, slots=1)
     c = cluster.add_worker("c", priority=2, slots=1)
     await cluster.start_coordinator()
-    slow = f"{media_server.base_url}/slow/clip.mp4?bps=60000"   # about a second each
+    slow = f"{media_server.base_url}/slow/speech.mp4?bps=60000"   # about a second each
 
     # One task on an idle cluster goes to an idle priority-1 worker; the priority-2 worker waits its turn.
     first = cluster.grpcurl("aicut.v1.Coordinator/SubmitTask", {"url": slow, "id": "first"})
@@ -61,7 +61,7 @@ async def test_kill_9_a_worker_mid_task_requeues_it_and_one_success_is_recorded(
     a = cluster.add_worker("a", priority=1)
     b = cluster.add_worker("b", priority=2)
     await cluster.start_coordinator()
-    task_id = await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=20000")
+    task_id = await cluster.submit(f"{media_server.base_url}/slow/speech.mp4?bps=20000")
     running = await cluster.wait_task(task_id, (pb.RUNNING,))
     assert running.worker == a
     cluster.workers["a"].kill()
@@ -78,7 +78,7 @@ async def test_kill_9_the_coordinator_and_restart_every_task_finishes_once(clust
     cluster.add_worker("a", priority=1)
     cluster.add_worker("b", priority=1)
     await cluster.start_coordinator()
-    ids = [await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=30000") for _ in range(6)]
+    ids = [await cluster.submit(f"{media_server.base_url}/slow/speech.mp4?bps=30000") for _ in range(6)]
     for _ in range(300):   # until both workers have accepted one (RUNNING, not merely dispatched)
         before = {t.id: t for t in await cluster.all_tasks()}
         in_flight = [i for i in ids if before[i].state == pb.RUNNING]
@@ -100,12 +100,12 @@ async def test_kill_9_the_coordinator_and_restart_every_task_finishes_once(clust
 async def test_restarting_valkey_loses_no_task(cluster: Cluster, media_server) -> None:
     cluster.add_worker("a", slots=2)
     await cluster.start_coordinator()
-    ids = [await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=60000") for _ in range(5)]
+    ids = [await cluster.submit(f"{media_server.base_url}/slow/speech.mp4?bps=60000") for _ in range(5)]
     await cluster.wait_task(ids[0], (pb.RUNNING,))
     await cluster.valkey.close()
     await asyncio.sleep(1.0)
     await cluster.valkey.start()
-    ids.append(await cluster.submit(f"{media_server.base_url}/clip.mp4"))
+    ids.append(await cluster.submit(f"{media_server.base_url}/speech.mp4"))
     finished = [await cluster.wait_task(i, timeout=90) for i in ids]
     assert all(t.state == pb.SUCCEEDED for t in finished), [(t.id, t.state, t.error_message) for t in finished]
 
@@ -114,7 +114,7 @@ async def test_a_worker_cut_off_and_back_has_its_old_attempt_cancelled(cluster: 
     cluster.add_worker("a", priority=1)
     b = cluster.add_worker("b", priority=2)
     await cluster.start_coordinator()
-    task_id = await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=3000")   # ~20 s
+    task_id = await cluster.submit(f"{media_server.base_url}/slow/speech.mp4?bps=3000")   # ~20 s
     await cluster.wait_task(task_id, (pb.RUNNING,))
     cluster.workers["a"].signal(signal.SIGSTOP)              # hung: no heartbeats, the socket stays open
     moved = await cluster.wait_task(task_id, (pb.RUNNING, pb.DISPATCHED), where=lambda t: t.attempt == 2,
@@ -139,7 +139,7 @@ async def test_a_worker_that_fails_every_task_is_ejected_and_the_others_take_the
     good = cluster.add_worker("good", priority=2)
     cluster.coordinator_options = {"max_attempts": 10}   # so no task runs out of attempts on "bad" by bad luck
     await cluster.start_coordinator()
-    ids = [await cluster.submit(f"{media_server.base_url}/slow/clip.mp4?bps=200000") for _ in range(8)]
+    ids = [await cluster.submit(f"{media_server.base_url}/slow/speech.mp4?bps=200000") for _ in range(8)]
     finished = [await cluster.wait_task(i, timeout=120) for i in ids]
     assert all(t.state == pb.SUCCEEDED and t.worker == good for t in finished), finished
     workers = {w.address: w for w in await cluster.workers_info()}

@@ -313,6 +313,13 @@ CASES = [
          "我们先看第一点。", tuple((t, R) for _ in range(2) for t in ("我们", "先", "看", "第一", "点。"))),
     Case("zh retake with a filler inside", "第二步 嗯 是 写 脚本。 <0.8> / 第二步 是 写 一个 脚本。",
          "第二步是写一个脚本。", (("第二步", R), ("嗯", F), ("是", R), ("写", R), ("脚本。", R))),
+    Case("zh retake whose later take is split by a pause",
+         "今天 我们 讲 一下 红烧肉 的 做法。 <0.8> / 今天 我们 讲 一下 <0.8> 红烧肉 的 做法。",
+         "今天我们讲一下红烧肉的做法。",
+         tuple((t, R) for t in ("今天", "我们", "讲", "一下", "红烧肉", "的", "做法。"))),
+    Case("zh retake with a sentence between: only the repeated one goes",
+         "第二步 是 写 一个 脚本。 / 不 对。 <0.8> / 第二步 是 写 一个 简短 的 脚本。", "不对。第二步是写一个简短的脚本。",
+         (("第二步", R), ("是", R), ("写", R), ("一个", R), ("脚本。", R))),
     Case("zh parallel sentences are not retakes", "我们 要 做 好。 我们 要 做 对。", "我们要做好。我们要做对。"),
     Case("zh similar but different long sentences stay",
          "第一 步 是 选 一个 清楚 的 主题。 第二 步 是 写 一个 简短 的 脚本。",
@@ -405,6 +412,25 @@ def test_pause_threshold(gap: float, cut: bool) -> None:
     g = out_gap(plan, word(t, "two"), word(t, "three"))
     assert g == pytest.approx(DEFAULT.natural_gap_s if cut else gap, abs=1e-9)
     assert any(c.reason is P for c in plan.cuts) is cut
+
+
+def test_output_time_after_a_pause_cut() -> None:
+    t = tl("one two <2.0> three four", lang="en", lead_s=0.1)
+    plan = plan_of(t)
+    three = word(t, "three")
+    removed_before = sum(c.duration for c in plan.cuts if c.end <= three.start)
+    assert plan.to_output_time(three.start) == pytest.approx(three.start - removed_before, abs=1e-9)
+    assert plan.to_output_time(three.start) == pytest.approx(word(t, "two").end + DEFAULT.natural_gap_s, abs=1e-9)
+    assert plan.to_output_time(word(t, "two").end + 1.0) is None  # the middle of the pause is gone
+
+
+def test_zero_length_word_still_gets_a_keep() -> None:
+    o = replace(DEFAULT, pad_s=0.0, pad_removed_s=0.0, lead_trail_pad_s=0.0, natural_gap_s=0.0, min_keep_s=0.0)
+    ws = (Word(0.5, 0.7, "我们"), Word(2.0, 2.0, "好"), Word(3.5, 3.7, "开始"))
+    t = Transcript("zh", 4.0, (Segment(0.5, 3.7, "我们好开始", ws),))
+    plan = plan_of(t, o)
+    assert not plan.flagged and plan.to_output_time(2.0) is not None
+    assert any(k.start < 2.0 < k.end for k in plan.keeps)
 
 
 def test_natural_gap_narrower_than_padding_keeps_the_padding() -> None:
@@ -711,6 +737,12 @@ def test_plan_summary() -> None:
     assert set(s["by_reason"]) == {r.value for r in Reason}
     assert s["flagged"] is False and s["keeps"] == len(plan.keeps) and s["cuts"] == len(plan.cuts)
     assert s["removed_ratio"] == pytest.approx(s["removed_s"] / t.duration, abs=1e-3)
+
+
+def test_word_reasons() -> None:
+    t = tl("嗯 我 我们 开始。 <0.8> / 今天 我们 讲 课。 <0.8> / 今天 我们 讲 课。")
+    assert word_reasons(t) == (F, S, None, None) + (R,) * 4 + (None,) * 4
+    assert word_reasons(Transcript("zh", 3.0, (Segment(0, 2, "你好"),))) == ()  # no words, nothing to say
 
 
 def test_words_kept_uses_the_word_middle() -> None:
