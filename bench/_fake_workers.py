@@ -1,4 +1,4 @@
-"""Lightweight workers that speak the real ``aicut.v1.Worker`` protocol: ``python -m bench._fake_workers --count N …``.
+"""Light workers that speak the real ``aicut.v1.Worker`` protocol: ``python -m bench._fake_workers --count N …``.
 
 A real worker spawns a Python process per task (about 0.45 s of CPU), so 10,000 real tasks cannot run on a 2-core
 machine in a benchmark's minutes. These workers are the product's own code with only the task itself replaced:

@@ -411,6 +411,15 @@ def bench_module(name: str, *args: str) -> list[str]:
     return [sys.executable, "-m", f"bench.{name}", *args]
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a supervisor) ends a benchmark like Ctrl+C does, so what it started is stopped too."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def load_note() -> str:
     """The machine's load, for the report: benchmarks on a shared 2-core machine are only as quiet as it is."""
     one, five, fifteen = os.getloadavg()
@@ -448,12 +457,12 @@ def rate_table(rows: Sequence[RateRow]) -> str:
     return "\n".join(out)
 
 
-def slow_clip_task(base_url: str, clip_size: int, task_id: str, seconds: float) -> pb.Task:
-    """A task whose one source is the clip of a :mod:`bench._clip_server` throttled to last about ``seconds``; the
-    task id in the URL makes each one unique, so the worker's fetch cache misses."""
+def slow_clip_task(base_url: str, clip_size: int, task_id: str, seconds: float, name: str = "clip.mp4") -> pb.Task:
+    """A task whose one source is file ``name`` of a :mod:`bench._clip_server` (``clip_size`` bytes) throttled to last
+    about ``seconds``; the task id in the URL makes each one unique, so the worker's fetch cache misses."""
     bps = max(1, int(clip_size / seconds))
-    url = f"{base_url}/slow/clip.mp4?bps={bps}&n={task_id}"
-    source = pb.Source(url=url, name="clip.mp4", kind=pb.VIDEO)
+    url = f"{base_url}/slow/{name}?bps={bps}&n={task_id}"
+    source = pb.Source(url=url, name=name, kind=pb.VIDEO)
     return pb.Task(id=task_id, attempt=1, kind=pb.SMART_CUT, spec=pb.TaskSpec(title="bench", sources=[source]))
 
 

@@ -9,9 +9,11 @@ addition is a recorder in ``on_status``: for every snapshot, the time it reached
 change happened on the worker (``changed_unix_ns``; one machine, one clock).
 
 Real state changes: about ``--concurrent`` tasks run at once, submitted through the dispatcher, which sends them to
-workers as it would any task. Each downloads a clip from a local HTTP server throttled to last ``--task-seconds``
-(the worker reports progress about ten times a second, so its status changes that often), then probes it; when one
-finishes, another is submitted.
+workers as it would any task. Each downloads a file from a local HTTP server throttled to last ``--task-seconds``
+(the worker reports progress about ten times a second, so its status changes that often). The file is MP4-looking
+bytes that are not a video, so each task then fails at once at probe (a final ``MediaError``): the rest of the smart
+cut (transcription, rendering) would cost seconds of CPU per task on a 2-core machine and measure that instead. When
+one ends, another is submitted.
 
 Baseline, in the same run against the same workers: the seed's design, whose coordinator polled each machine's HTTP
 status endpoint at an interval. Here a separate process (as the seed's monitor was) calls each worker's unary
@@ -27,6 +29,7 @@ import asyncio
 import collections
 import itertools
 import json
+import logging
 import os
 import re
 import signal
@@ -46,9 +49,9 @@ from aicut.coordinator.links import WorkerLink
 from aicut.coordinator.scheduler import Outliers, choose_worker
 from aicut.store.embedded import EmbeddedValkey
 from aicut.store.tasks import Store
-from bench.common import (TOKEN_ENV, Helper, LoopLag, Row, Seen, Summary, TeardownNoise, cpu_seconds, bench_module, in_window, load_note, new_token, newly_seen,
-                          print_report, probe_capabilities_once, slow_clip_task, summarize, visible_after_ns,
-                          write_machines)
+from bench.common import (TOKEN_ENV, Helper, LoopLag, Row, Seen, Summary, TeardownNoise, bench_module, cpu_seconds,
+                          exit_on_sigterm, in_window, load_note, new_token, newly_seen, print_report,
+                          probe_capabilities_once, slow_clip_task, summarize, visible_after_ns, write_machines)
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
 
@@ -235,7 +238,8 @@ class Load:
             return
         task_id = f"fresh-{self._run_id}-{next(self._ids)}"
         self._mine.add(task_id)
-        await self.submit(slow_clip_task(self.base_url, self.clip_size, task_id, self.opts.task_seconds))
+        await self.submit(slow_clip_task(self.base_url, self.clip_size, task_id, self.opts.task_seconds,
+                                         name="notvideo.mp4"))
         self.outcomes["submitted"] += 1
 
     def _on_final(self, event: pb.TaskEvent) -> None:
@@ -446,11 +450,15 @@ def _ours(opts: Options) -> str:
 
 def main(argv: list[str]) -> int:
     opts = parse_args(argv)
+    exit_on_sigterm()
     token = new_token()
     procs = -(-opts.workers // opts.per_process)
     print(f"coordinator_freshness: {load_note()} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="aicut-bench-fresh-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
+        # The coordinator's own log (links, dispatches, the tasks' expected failures) goes to a file, as it would.
+        logging.basicConfig(filename=tmp / "coordinator.log", level=logging.INFO,
+                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
         started = time.monotonic()
         clips = stack.enter_context(Helper(bench_module("_clip_server", str(tmp / "media")), tmp / "clips.log"))
         caps = probe_capabilities_once(tmp / "capabilities.json")
@@ -462,14 +470,14 @@ def main(argv: list[str]) -> int:
                 bench_module("_worker_fleet", "--count", str(count), "--machines", str(machines), "--work-dir",
                              str(tmp / f"fleet{i}"), "--capabilities", str(caps)),
                 tmp / f"fleet{i}.log", env={TOKEN_ENV: token})))
-        m = clips.wait_for(r"CLIPS READY (\S+) (\d+)")
-        base_url, clip_size = m.group(1), int(m.group(2))
+        m = clips.wait_for(r"CLIPS READY (\S+) (\d+) (\d+)")
+        base_url, clip_size = m.group(1), int(m.group(3))
         addresses = [a for f in fleets for a in f.wait_for(r"FLEET READY (.+)", 120).group(1).split()]
         print(f"coordinator_freshness: {len(addresses)} real workers in {procs} processes ready in "
               f"{time.monotonic() - started:.1f}s ({opts.slots} slots each); {_ours(opts)} in this process; "
-              f"{opts.concurrent} tasks kept running "
-              f"({opts.task_seconds:g} s throttled downloads); measured for {opts.seconds:g} s with Health polled "
-              f"every {opts.poll_interval:g} s", flush=True)
+              f"{opts.concurrent} tasks kept running ({opts.task_seconds:g} s throttled downloads of a file that then "
+              f"fails probing); measured for {opts.seconds:g} s with Health polled every {opts.poll_interval:g} s",
+              flush=True)
         noise = TeardownNoise()
         result = asyncio.run(measure(addresses, token, base_url, clip_size, tmp, opts, fleets, noise))
         print(f"load: {result.load}; {result.running_at_start} running when measuring began")

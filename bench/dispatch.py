@@ -52,8 +52,8 @@ from aicut import rpc
 from aicut.models import TaskRecord
 from aicut.store.embedded import EmbeddedValkey
 from aicut.store.tasks import Store
-from bench.common import (TOKEN_ENV, Helper, RateRow, bench_module, cpu_seconds, load_note, new_token, percentile,
-                          rate_table, write_machines)
+from bench.common import (TOKEN_ENV, Helper, RateRow, bench_module, cpu_seconds, exit_on_sigterm, load_note, new_token,
+                          percentile, rate_table, write_machines)
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import coordinator_pb2 as cpb
 from generated.aicut.v1 import coordinator_pb2_grpc
@@ -571,6 +571,7 @@ def describe(run: Run) -> list[str]:
 
 def main(argv: list[str]) -> int:
     opts = parse_args(argv)
+    exit_on_sigterm()
     token = new_token()
     procs = -(-opts.workers // opts.per_process)
     print(f"dispatch: {load_note()} at start", flush=True)

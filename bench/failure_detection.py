@@ -34,7 +34,8 @@ import grpc
 from aicut import rpc
 from aicut.config import WorkerEntry
 from aicut.coordinator.links import LinkOptions, WorkerLink
-from bench.common import Row, TeardownNoise, WorkerProcess, load_note, new_token, summarize, table
+from bench.common import (Row, TeardownNoise, WorkerProcess, exit_on_sigterm, load_note, new_token, summarize,
+                          table)
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
 from generated.aicut.v1 import worker_pb2_grpc
@@ -184,6 +185,7 @@ async def run_trials(workers: list[WorkerProcess], stopped: WorkerProcess, token
 
 def main(argv: list[str]) -> int:
     opts = parse_args(argv)
+    exit_on_sigterm()
     token = new_token()
     print(f"failure_detection: {load_note()} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="aicut-bench-fail-") as tmp_name, ExitStack() as stack:

@@ -31,9 +31,9 @@ How it decides, in order (each rule documented where it lives):
    With an energy envelope, a loud stretch of ``min_noise_s`` or more between words, clear of every word's padding, is
    NOISE and goes even inside a short gap.
 6. **Clean-up**: a cut shorter than ``min_cut_s`` is not worth a jump and is undone; a kept stretch shorter than
-   ``min_keep_s`` (flicker) grows into the silence beside it, or, when there is none, takes back the shorter
-   neighbouring cut whole (a whole filler rather than a fragment of one). Nothing is ever dropped for being short,
-   because every kept stretch holds a word someone meant to say.
+   ``min_keep_s`` (flicker) grows into the silence beside it (or noise, when there is no silence), or, when there is
+   neither, takes back the shorter neighbouring removed word whole (a whole filler rather than a fragment of one).
+   Nothing is ever dropped for being short, because every kept stretch holds a word someone meant to say.
 7. **The cap**: a plan that removes more than ``max_removed_ratio`` of the video, or every word, is suspicious (a
    recogniser that hallucinated repeats, or missed speech). With an energy envelope, silence that the envelope proves
    quiet does not count towards the cap — cutting dead air is never suspicious, cutting sound may be. A suspicious
@@ -113,8 +113,8 @@ class PlanOptions:
     lead_trail_pad_s: float = 0.15
 
     # Minimum lengths. A kept stretch shorter than min_keep_s flickers on screen (a jump cut, a syllable, a jump cut);
-    # it grows into neighbouring silence or takes back the shorter neighbouring cut. A cut shorter than min_cut_s
-    # saves nothing audible but still costs a visible jump, so it is undone.
+    # it grows into neighbouring silence (or noise) or takes back a neighbouring removed word. A cut shorter than
+    # min_cut_s saves nothing audible but still costs a visible jump, so it is undone.
     min_keep_s: float = 0.3
     min_cut_s: float = 0.05
 
@@ -178,6 +178,12 @@ class PlanOptions:
     max_removed_ratio: float = 0.5
 
     def __post_init__(self) -> None:
+        # Lists (from YAML or JSON) become tuples, so the options stay hashable and immutable.
+        for name in ("fillers_zh", "fillers_en", "standalone_fillers", "repeats_ok_en"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"PlanOptions.{name} must be a sequence of strings")
+            object.__setattr__(self, name, tuple(value))
         for name in ("max_pause_s", "natural_gap_s", "pad_s", "pad_removed_s", "lead_trail_pad_s", "min_keep_s",
                      "min_cut_s", "hesitation_s", "retake_window_s", "min_noise_s"):
             value = getattr(self, name)
@@ -820,17 +826,18 @@ def _restore_tiny_cuts(pieces: list[_Piece], o: PlanOptions) -> list[_Piece]:
 
 
 def _grow_step(pieces: list[_Piece], k: int, deficit: float) -> None:
-    """Lengthen the short keep at ``k`` by one step: into neighbouring silence (only as much as needed), or else by
-    taking back the shorter neighbouring cut piece whole."""
+    """Lengthen the short keep at ``k`` by one step: into neighbouring silence (only as much as needed); failing
+    that into neighbouring noise the same way (a little of a cough is less of it than all of it); failing that, take
+    back the shorter neighbouring cut piece — a removed word — whole, because half a syllable sounds like a glitch."""
     keep = pieces[k]
     left = pieces[k - 1] if k > 0 else None
     right = pieces[k + 1] if k + 1 < len(pieces) else None
-    quiet_l = left is not None and left.kind == "silence"
-    quiet_r = right is not None and right.kind == "silence"
-    if quiet_l or quiet_r:
-        room_l = left.duration if quiet_l and left is not None else 0.0
-        room_r = right.duration if quiet_r and right is not None else 0.0
-        take_l = min(room_l, deficit / 2 if quiet_r else deficit)
+    for kind in ("silence", "noise"):
+        room_l = left.duration if left is not None and left.kind == kind else 0.0
+        room_r = right.duration if right is not None and right.kind == kind else 0.0
+        if room_l <= 0 and room_r <= 0:
+            continue
+        take_l = min(room_l, deficit / 2 if room_r > 0 else deficit)
         take_r = min(room_r, deficit - take_l)
         take_l = min(room_l, deficit - take_r)  # the left side makes up what the right could not give
         if take_l > 0 and left is not None:

@@ -722,6 +722,13 @@ def test_options_are_validated() -> None:
         PlanOptions(max_removed_ratio=1.5)
     with pytest.raises(ValueError):
         PlanOptions(min_noise_s=math.nan)
+    with pytest.raises(ValueError):
+        PlanOptions(fillers_en="um")  # a string is not a list of fillers
+    # lists from YAML become tuples: hashable, immutable
+    o = PlanOptions(fillers_en=["um", "uh"], repeats_ok_en=["That"])  # type: ignore[arg-type]
+    assert o.fillers_en == ("um", "uh") and hash(o)
+    t = tl("we know that that works um", lang="en")
+    assert said(t, plan_of(t, o)) == "we know that that works"
 
 
 # ---------------------------------------------------------------------------------------- summary and helpers
