@@ -625,3 +625,31 @@ def make_motion_clip(path: Path, *, seconds: float = 30.0, width: int = 1280, he
             out.mux(aus.encode(aframe))
         out.mux(aus.encode(None))
     return path
+
+
+# --- the talking-head clip with ground truth (plan quality, transcribe overhead, end to end) -----------------------
+
+TALKING_HEAD_DIR = Path(os.environ.get("AICUT_BENCH_CLIP_DIR", "/tmp/aicut-bench-talking-head"))
+
+
+def talking_head_clip(directory: Path | None = None) -> Any:
+    """The ~64 s English benchmark clip (tests.support.talking_head.build_benchmark_clip) and its GroundTruth, built
+    once into ``directory`` (default: $AICUT_BENCH_CLIP_DIR or /tmp/aicut-bench-talking-head) and reused after."""
+    from tests.support.talking_head import GroundTruth, build_benchmark_clip
+
+    directory = Path(directory or TALKING_HEAD_DIR)
+    meta = directory / "talking_head_60s.json"
+    if meta.is_file() and (directory / "talking_head_60s.mp4").is_file():
+        return GroundTruth.load(meta)
+    directory.mkdir(parents=True, exist_ok=True)
+    return build_benchmark_clip(directory)
+
+
+def machine_line() -> str:
+    """CPUs and load averages, for every result line: the machine may be busy with other work."""
+    one, five, fifteen = os.getloadavg()
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return f"{cpus} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"

@@ -713,6 +713,8 @@ def _attempt(
 
 def _sniff_or_raise(shown: str, state: _State) -> str:
     fmt = sniff_media(state.head)
+    if fmt is None and is_hls_playlist(state.head):
+        return "hls"  # fetch() remuxes the stream it lists into one MP4
     if fmt is None:
         raise NotMediaError(
             f"{shown} is not a video or audio file: the link returned {_describe_non_media(state.head)} "
@@ -860,9 +862,19 @@ def fetch(
                 time.sleep(delay)
         _report(progress, state, force=True)
         base = name or state.disposition_name or _name_from_url(state.final_url or url)
-        filename = _with_media_ext(safe_filename(base), state.format or "")
-        dest = dest_dir / filename
-        os.replace(part, dest)
+        if state.format == "hls":
+            fmt = "mp4"
+            stem, ext = _split_ext(safe_filename(base))
+            base = stem if ext.lower() in ("m3u8", "m3u") else base
+            filename = _with_media_ext(safe_filename(base), fmt)
+            dest = dest_dir / filename
+            size, digest = _fetch_hls(state.final_url or url, part, dest, options, http_session, deadline, progress)
+            state.received, state.format, state.content_type = size, fmt, "video/mp4"
+            state.hasher = _Digest(digest)
+        else:
+            filename = _with_media_ext(safe_filename(base), state.format or "")
+            dest = dest_dir / filename
+            os.replace(part, dest)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -884,3 +896,227 @@ def fetch(
     if entry is not None:
         _cache_store(entry, result, url)
     return result
+
+
+# --- HLS -------------------------------------------------------------------------------------------------------------
+#
+# An .m3u8 link is not one file but a playlist of segments (and, for a master playlist, of variant playlists). fetch
+# reads every playlist itself, checks each URI it lists against the policy, and only then lets FFmpeg (through PyAV)
+# read the stream and copy its audio and video packets, unchanged, into one local MP4. FFmpeg may use only the
+# protocols a playlist needs. What this cannot see: a segment URL that redirects elsewhere (FFmpeg follows it) and a
+# host whose DNS answer changes between the check and FFmpeg's own connection; list trusted hosts in allow_hosts.
+
+_HLS_PROTOCOLS = "http,https,tcp,tls,crypto"
+_HLS_MAX_PLAYLIST_BYTES = 4 * 1024**2
+_HLS_MAX_VARIANTS = 32
+_URI_ATTR = re.compile(r'URI\s*=\s*"([^"]*)"', re.IGNORECASE)
+
+
+class _Digest:
+    """Stands in for a hashlib object once the digest of the remuxed file is known."""
+
+    def __init__(self, hexdigest: str) -> None:
+        self._hex = hexdigest
+
+    def hexdigest(self) -> str:
+        return self._hex
+
+
+def is_hls_playlist(head: bytes) -> bool:
+    """True when ``head`` starts like an HLS playlist (#EXTM3U, after an optional BOM and blank space)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").upper().startswith(b"#EXTM3U")
+
+
+def hls_uris(text: str, base_url: str) -> tuple[list[str], list[str]]:
+    """(variant playlist URLs, every other URL) an HLS playlist refers to, made absolute against ``base_url``.
+
+    URI lines and the URI="..." attribute of every tag (#EXT-X-KEY, #EXT-X-MAP, #EXT-X-MEDIA, ...) count: FFmpeg
+    opens all of them.
+    """
+    variants: list[str] = []
+    others: list[str] = []
+    next_is_variant = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            upper = line.upper()
+            for uri in _URI_ATTR.findall(line):
+                target = variants if upper.startswith("#EXT-X-MEDIA:") else others
+                target.append(urljoin(base_url, uri.strip()))
+            if upper.startswith("#EXT-X-STREAM-INF"):
+                next_is_variant = True
+            continue
+        (variants if next_is_variant else others).append(urljoin(base_url, line))
+        next_is_variant = False
+    return variants, others
+
+
+def _read_playlist(url: str, options: FetchOptions, http_session: requests.Session, deadline: float) -> tuple[str, str]:
+    """GET a (variant) playlist under the policy; returns (text, final URL)."""
+    shown = display_url(url)
+    headers = {"Accept-Encoding": "identity", "User-Agent": options.user_agent}
+    resp, final_url = _open(url, http_session, options, headers, deadline)
+    with resp:
+        if resp.status_code >= 300:
+            raise _status_error(display_url(final_url), resp.status_code, resp.reason or "")
+        body = b""
+        try:
+            for chunk in resp.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > _HLS_MAX_PLAYLIST_BYTES:
+                    raise TooLargeError(f"{shown}: the HLS playlist is over {_size(_HLS_MAX_PLAYLIST_BYTES)}")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _translate(exc, shown, urlsplit(final_url).hostname or "", options, len(body)) from exc
+    if not is_hls_playlist(body[:_SNIFF_BYTES]):
+        raise NotMediaError(f"{shown} is listed as an HLS variant playlist but is not one")
+    return body.decode("utf-8", errors="replace"), final_url
+
+
+def _check_hls(url: str, text: str, options: FetchOptions, http_session: requests.Session,
+               deadline: float) -> None:
+    """check_url every URI of the playlist ``text`` (at ``url``) and of the variant playlists it lists."""
+    shown = display_url(url)
+    variants, others = hls_uris(text, url)
+    if len(variants) > _HLS_MAX_VARIANTS:
+        raise NotMediaError(f"{shown}: the HLS playlist lists {len(variants)} variants, more than {_HLS_MAX_VARIANTS}")
+    for uri in others:
+        check_url(uri, options)
+    if not variants:
+        if not others:
+            raise NotMediaError(f"{shown} is an HLS playlist that lists no segments")
+        if "#EXT-X-ENDLIST" not in text.upper():
+            raise NotMediaError(
+                f"{shown} is a live HLS stream (its playlist has no end); only recorded videos can be cut, so post "
+                "the recording"
+            )
+        return
+    for variant in variants:
+        check_url(variant, options)
+        sub_text, final = _read_playlist(variant, options, http_session, deadline)
+        if final != variant:
+            raise UrlNotAllowedError(
+                f"{display_url(variant)} redirects to {display_url(final)}; an HLS playlist must list its variants "
+                "by their final links"
+            )
+        sub_variants, sub_others = hls_uris(sub_text, variant)
+        if sub_variants:
+            raise NotMediaError(f"{display_url(variant)}: an HLS variant playlist lists further variant playlists")
+        if not sub_others:
+            raise NotMediaError(f"{display_url(variant)} is an HLS playlist that lists no segments")
+        if "#EXT-X-ENDLIST" not in sub_text.upper():
+            raise NotMediaError(
+                f"{shown} is a live HLS stream (its playlist has no end); only recorded videos can be cut, so post "
+                "the recording"
+            )
+        for uri in sub_others:
+            check_url(uri, options)
+
+
+def _fetch_hls(
+    url: str,
+    playlist: Path,
+    dest: Path,
+    options: FetchOptions,
+    http_session: requests.Session,
+    deadline: float,
+    progress: Callable[[int, int | None], None] | None,
+) -> tuple[int, str]:
+    """Remux the HLS stream at ``url`` (its playlist already downloaded to ``playlist``) into the MP4 ``dest``.
+
+    Returns (size in bytes, sha256). Packets are copied, never re-encoded. The size cap applies to the MP4 as it
+    grows and the total time cap to the whole download.
+    """
+    import av  # PyAV: only an HLS source needs it here
+    import av.error
+
+    shown = display_url(url)
+    try:
+        text = playlist.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise FetchError(f"could not read the downloaded playlist in {playlist.parent}: {exc.strerror}") from exc
+    _check_hls(url, text, options, http_session, deadline)
+    playlist.unlink(missing_ok=True)
+
+    remaining = max(1.0, deadline - time.monotonic())
+    io_timeout_us = str(int(min(options.read_timeout_s, remaining) * 1_000_000))
+    av_options = {
+        "protocol_whitelist": _HLS_PROTOCOLS,
+        "rw_timeout": io_timeout_us,       # any one read or connect of FFmpeg's, in microseconds
+        "user_agent": options.user_agent,
+        "http_persistent": "1",
+        "max_reload": "3",
+    }
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{random.getrandbits(32):08x}.part")
+    written = 0
+    last_report = 0.0
+    try:
+        try:
+            src = av.open(url, format="hls", options=av_options,
+                          timeout=(min(options.connect_timeout_s, remaining), min(options.read_timeout_s, remaining)))
+        except av.error.FFmpegError as exc:
+            raise _hls_error(exc, shown) from exc
+        with src:
+            streams = [s for s in src.streams if s.type in ("video", "audio")]
+            if not any(s.type == "video" for s in streams) and not any(s.type == "audio" for s in streams):
+                raise NotMediaError(f"{shown}: the HLS stream holds no audio or video")
+            try:
+                out = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
+            except (av.error.FFmpegError, OSError) as exc:
+                raise FetchError(f"could not write the download to {dest.parent}: {exc}") from exc
+            with out:
+                mapping = {}
+                for s in streams:
+                    try:
+                        mapping[s.index] = out.add_stream_from_template(s)
+                    except (ValueError, av.error.FFmpegError) as exc:
+                        raise NotMediaError(f"{shown}: a track of the HLS stream cannot go into an MP4 ({exc})") from exc
+                try:
+                    for packet in src.demux(*streams):
+                        if packet.dts is None:
+                            continue  # the demuxer's end-of-stream flush packet
+                        written += packet.size
+                        if written > options.max_bytes:
+                            raise TooLargeError(
+                                f"{shown} (an HLS stream) came to more than the {_size(options.max_bytes)} download "
+                                "limit; stopped"
+                            )
+                        if time.monotonic() > deadline:
+                            raise FetchTimeoutError(
+                                f"{shown}: the download took longer than the {options.total_timeout_s:g} s limit "
+                                f"({written} bytes received)"
+                            )
+                        packet.stream = mapping[packet.stream.index]
+                        out.mux(packet)
+                        if progress is not None and time.monotonic() - last_report >= _PROGRESS_INTERVAL_S:
+                            last_report = time.monotonic()
+                            progress(written, None)
+                except av.error.FFmpegError as exc:
+                    raise _hls_error(exc, shown) from exc
+        if written == 0:
+            raise NotMediaError(f"{shown}: the HLS stream had no audio or video data")
+        size = tmp.stat().st_size
+        if size > options.max_bytes:
+            raise TooLargeError(f"{shown} (an HLS stream) is {_size(size)}, over the {_size(options.max_bytes)} "
+                                "download limit")
+        digest = _file_sha256(tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if progress is not None:
+        progress(size, size)
+    return size, digest
+
+
+def _hls_error(exc: BaseException, shown: str) -> AicutError:
+    import av.error
+
+    reason = getattr(exc, "strerror", None) or type(exc).__name__
+    if isinstance(exc, av.error.HTTPClientError):
+        return FetchError(f"{shown}: a part of the HLS stream was refused by the server ({reason})", retryable=False)
+    if isinstance(exc, av.error.InvalidDataError):
+        return NotMediaError(f"{shown}: the HLS stream could not be read as video ({reason})")
+    if isinstance(exc, av.error.ExitError):
+        return FetchTimeoutError(f"{shown}: the HLS stream stopped answering ({reason})")
+    return FetchError(f"{shown}: reading the HLS stream failed ({reason})")
