@@ -120,8 +120,8 @@ class Recorder:
     def __init__(self) -> None:
         self.tracks: dict[str, Track] = collections.defaultdict(Track)
         self.recording = False
-        self.blocks_ns: list[int] = []
-        self.by_kind: dict[str, list[int]] = collections.defaultdict(list)   # ages of snapshots by what changed
+        self.blocks: list[tuple[int, int]] = []   # (when an event handler returned, how long it held the loop)
+        self.by_kind: dict[str, list[tuple[int, int]]] = collections.defaultdict(list)  # (received, age) by change
         self.on_final: Callable[[pb.TaskEvent], None] | None = None
 
     def status(self, address: str, status: wpb.WorkerStatus) -> None:
@@ -138,7 +138,7 @@ class Recorder:
             ids = frozenset(t.task_id for t in status.tasks)
             kind = ("task accepted" if ids - track.task_ids else "task finished" if track.task_ids - ids
                     else "progress or other")
-            self.by_kind[kind].append(now_ns - status.changed_unix_ns)
+            self.by_kind[kind].append((now_ns, now_ns - status.changed_unix_ns))
         track.task_ids = frozenset(t.task_id for t in status.tasks)
         track.last_seq = status.seq
 
@@ -147,7 +147,7 @@ class Recorder:
         track = self.tracks[address]
         track.block_end_ns, track.block_ns = now_ns, now_ns - started_ns
         if self.recording:
-            self.blocks_ns.append(track.block_ns)
+            self.blocks.append((now_ns, track.block_ns))
         if event.WhichOneof("event") in _FINAL and self.on_final is not None:
             self.on_final(event)
 
@@ -270,8 +270,8 @@ class Measured:
     tracks: dict[str, Track]
     polls: dict[str, list[Seen]]
     poll_errors: list[str]
-    blocks_ns: list[int]
-    by_kind: dict[str, list[int]]
+    blocks: list[tuple[int, int]]
+    by_kind: dict[str, list[tuple[int, int]]]
     lag: Summary
     fleet_lag: list[tuple[float, float, float]]
     cpu: dict[str, float]
@@ -344,7 +344,7 @@ async def measure(addresses: list[str], token: str, base_url: str, clip_size: in
         cpu1, elapsed = _cpu(fleet_pids, valkey), time.monotonic() - t0
         cpu = {k: (cpu1[k] - cpu0[k]) / elapsed for k in cpu0}
         return Measured(tracks=dict(rec.tracks), polls=polls, poll_errors=list(doc.get("_errors", [])),
-                        blocks_ns=rec.blocks_ns, by_kind=dict(rec.by_kind), lag=await lag.stop(),
+                        blocks=rec.blocks, by_kind=dict(rec.by_kind), lag=await lag.stop(),
                         fleet_lag=await asyncio.to_thread(fleet_lags.read), cpu=cpu, load=load.describe(),
                         failures=load.failures, running_at_start=running)
     finally:
@@ -398,6 +398,13 @@ def _share(part: int, whole: int) -> str:
 
 
 def _rows(m: Measured) -> list[Row]:
+    # Everything of ours is counted over the polling window only: from the first poll to the last.
+    first = min((p[0].recv_ns for p in m.polls.values() if p), default=0)
+    last = max((p[-1].recv_ns for p in m.polls.values() if p), default=0)
+
+    def inside(recv_ns: int) -> bool:
+        return first <= recv_ns <= last
+
     ours_all: list[int] = []
     ours_window: list[int] = []
     base_fresh: list[int] = []
@@ -407,9 +414,10 @@ def _rows(m: Measured) -> list[Row]:
     changes = never = streamed = missed = 0
     for address, polls in m.polls.items():
         track = m.tracks.get(address, Track())
-        ours_all += [s.age_ns for s in track.seen]
+        ours_all += [s.age_ns for s in track.seen if inside(s.recv_ns)]
         for s, b in zip(track.seen, track.behind):
-            (behind if b else clear).append(s.age_ns)
+            if inside(s.recv_ns):
+                (behind if b else clear).append(s.age_ns)
         streamed += len(track.seen)
         missed += track.missed
         if not polls:
@@ -426,12 +434,13 @@ def _rows(m: Measured) -> list[Row]:
     snapshots = Row("freshness, new snapshot", summarize(ours_all), summarize(base_fresh), [
         f"polling never saw {never} of {changes} changes ({_share(never, changes)}) in {npolls} polls "
         f"({len(m.poll_errors)} failed); the streams missed {missed} of {streamed + missed}"])
-    held, b, c = summarize(m.blocks_ns), summarize(behind), summarize(clear)
+    held = summarize([ns for at, ns in m.blocks if inside(at)])
+    b, c = summarize(behind), summarize(clear)
     snapshots.notes.append(
         f"ours split: {b.n} snapshots read right after a task event's handler had held the link's read loop for "
         f"over 1 ms: p50 {b.p50_ms:.2f} / p99 {b.p99_ms:.2f} ms; the other {c.n}: p50 {c.p50_ms:.2f} / "
         f"p99 {c.p99_ms:.2f} ms")
-    kinds = {k: summarize(v) for k, v in sorted(m.by_kind.items())}
+    kinds = {k: summarize([age for at, age in v if inside(at)]) for k, v in sorted(m.by_kind.items())}
     snapshots.notes.append("ours by what changed: " + "; ".join(
         f"{k} {v.n}: p50 {v.p50_ms:.2f} / p99 {v.p99_ms:.2f} ms" for k, v in kinds.items()))
     snapshots.notes.append(
