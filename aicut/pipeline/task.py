@@ -25,11 +25,12 @@ from aicut.pipeline.audio import energy, load_audio
 from aicut.pipeline.cover import CoverOptions, make_cover
 from aicut.pipeline.fetch import FetchOptions, FetchResult, fetch, safe_filename
 from aicut.pipeline.fonts import find_cjk_font
-from aicut.pipeline.plan import PlanOptions, make_plan, plan_summary
+from aicut.pipeline.plan import PlanOptions, make_plan, plan_summary, word_reasons
 from aicut.pipeline.probe import ProbeOptions, probe
 from aicut.pipeline.render import RenderOptions, render
 from aicut.pipeline.subtitles import SubtitleOptions, make_cues, to_srt
 from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
+from aicut.pipeline.transcript import Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,10 @@ def cut_source(path: Path, media: MediaInfo, out_dir: Path, options: PipelineOpt
     if plan.flagged:
         logger.warning("%s: plan flagged: %s", stem, plan.flag_reason)
     with clock.time("subtitles"):
-        cues = make_cues(transcript, plan, options.subtitles, language=language)
+        # Words the plan removes stay out of the subtitles even when Whisper timed them inside a kept stretch (it
+        # gives fillers near-zero durations glued to the next word).
+        spoken = transcript if plan.flagged else without_removed_words(transcript, options.plan, language)
+        cues = make_cues(spoken, plan, options.subtitles, language=language)
     titles = task.spec.cover
     burn = task.options.burn_subtitles or options.render.burn_subtitles
     needs_font = burn or any((titles.top, titles.middle, titles.bottom))
@@ -214,6 +218,17 @@ def cut_source(path: Path, media: MediaInfo, out_dir: Path, options: PipelineOpt
                 len(cues), rendered.encoder)
     kinds = ((video, "video"), (srt, "subtitles"), (cover.path, "cover"), (edl, "edl"), (report_path, "report"))
     return [Output(name=p.name, kind=k, path=str(p), size_bytes=p.stat().st_size) for p, k in kinds]
+
+
+def without_removed_words(transcript: Transcript, options: PlanOptions, language: str) -> Transcript:
+    """``transcript`` less the words the planner removes (fillers, stutters, retakes)."""
+    reasons = iter(word_reasons(transcript, options, language=language))
+    segments = []
+    for seg in transcript.segments:
+        words = tuple(w for w in seg.words if next(reasons) is None)
+        if words or not seg.words:
+            segments.append(replace(seg, words=words, text="".join(w.text for w in words) or seg.text))
+    return replace(transcript, segments=tuple(segments))
 
 
 def local_file(path: Path) -> FetchResult:
