@@ -32,6 +32,7 @@ import numpy as np
 
 from aicut.pipeline.audio import energy, load_audio
 from aicut.pipeline.edl import EditPlan, Reason
+from aicut.pipeline.wordtimes import refine_word_times
 from aicut.pipeline.plan import PlanOptions, make_plan
 from aicut.pipeline.transcript import Energy, Segment, Transcript, Word
 from bench.common import machine_line, talking_head_clip
@@ -254,7 +255,7 @@ def main(argv: list[str]) -> int:
         t2 = time.perf_counter()
         transcript = tr.transcribe(truth.clip, language="en")
         t3 = time.perf_counter()
-        plan = make_plan(transcript, env, o, language="en")
+        plan = make_plan(refine_word_times(transcript, env), env, o, language="en")   # as the pipeline does
         s = score(f"ours {model}", plan, truth, o)
         s.seconds = f"model load {t2 - t1:.1f}s, transcribe {t3 - t2:.1f}s, {len(transcript.words)} words"
         scores.append(s)

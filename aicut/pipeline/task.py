@@ -31,6 +31,7 @@ from aicut.pipeline.render import RenderOptions, render
 from aicut.pipeline.subtitles import SubtitleOptions, make_cues, to_srt
 from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
 from aicut.pipeline.transcript import Transcript
+from aicut.pipeline.wordtimes import refine_word_times
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ def cut_source(path: Path, media: MediaInfo, out_dir: Path, options: PipelineOpt
         loudness = energy(samples)
         transcript = transcriber.transcribe(samples, hotwords=task.spec.core_text, language=language,
                                             progress=lambda f: progress("transcribe", f))
+        transcript = refine_word_times(transcript, loudness)
     language = transcript.language or language or ""
     progress("plan", 0.0)
     with clock.time("plan"):
