@@ -9,8 +9,10 @@ addition is a recorder in ``on_status``: for every snapshot, the time it reached
 change happened on the worker (``changed_unix_ns``; one machine, one clock).
 
 Real state changes: about ``--concurrent`` tasks run at once, submitted through the dispatcher, which sends them to
-workers as it would any task. Each downloads a file from a local HTTP server throttled to last ``--task-seconds``
-(the worker reports progress about ten times a second, so its status changes that often). The file is MP4-looking
+workers as it would any task. Each downloads a file from a local HTTP server throttled to last about
+``--task-seconds`` (± 25 %; the first ones are submitted one by one over that time, so that task processes, about
+0.7 s of CPU each to start, do not all start at once); the worker reports progress about ten times a second, so its
+status changes that often. The file is MP4-looking
 bytes that are not a video, so each task then fails at once at probe (a final ``MediaError``): the rest of the smart
 cut (transcription, rendering) would cost seconds of CPU per task on a 2-core machine and measure that instead. When
 one ends, another is submitted.
@@ -31,6 +33,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import re
 import signal
 import statistics
@@ -72,6 +75,7 @@ class Options:
     slots: int
     coordinator: str
     appendfsync: str
+    dump: str
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -92,10 +96,12 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--appendfsync", choices=("always", "everysec"), default="always",
                    help="the embedded Valkey's fsync policy with --coordinator dispatcher (default always, the "
                         "product default)")
+    p.add_argument("--dump", default="", metavar="FILE",
+                   help="write every recorded snapshot (address, seq, changed ns, received ns) as JSON, for analysis")
     a = p.parse_args(argv)
     return Options(workers=a.workers, per_process=a.per_process, seconds=a.seconds, poll_interval=a.poll_interval,
                    poll_timeout=a.poll_timeout, concurrent=a.concurrent, task_seconds=a.task_seconds, slots=a.slots,
-                   coordinator=a.coordinator, appendfsync=a.appendfsync)
+                   coordinator=a.coordinator, appendfsync=a.appendfsync, dump=a.dump)
 
 
 # --- ours: the real links, with a recorder on the status callback -------------------------------------------------
@@ -224,22 +230,25 @@ class Load:
         self.failures = collections.Counter[str]()
         self._ids = itertools.count(1)
         self._run_id = new_token()[:6]
+        self._random = random.Random(1)
         self._mine: set[str] = set()
         self._stopped = False
         self._jobs: set[asyncio.Task[None]] = set()
         rec.on_final = self._on_final
 
     async def start(self) -> None:
+        # Spread out, so that task processes start (about 0.7 s of CPU each) one at a time rather than in a burst.
         for _ in range(self.opts.concurrent):
             await self._submit()
+            await asyncio.sleep(self.opts.task_seconds / self.opts.concurrent)
 
     async def _submit(self) -> None:
         if self._stopped:
             return
         task_id = f"fresh-{self._run_id}-{next(self._ids)}"
         self._mine.add(task_id)
-        await self.submit(slow_clip_task(self.base_url, self.clip_size, task_id, self.opts.task_seconds,
-                                         name="notvideo.mp4"))
+        seconds = self.opts.task_seconds * self._random.uniform(0.75, 1.25)   # no two end together
+        await self.submit(slow_clip_task(self.base_url, self.clip_size, task_id, seconds, name="notvideo.mp4"))
         self.outcomes["submitted"] += 1
 
     def _on_final(self, event: pb.TaskEvent) -> None:
@@ -317,7 +326,7 @@ async def measure(addresses: list[str], token: str, base_url: str, clip_size: in
         # Warm up: every task started (its process spawned), the status streams busy.
         await _until(lambda: sum(len(m.reported()) for m in members.values()) >= opts.concurrent, 60,
                      f"{opts.concurrent} tasks running")
-        await asyncio.sleep(min(3.0, opts.task_seconds / 2))
+        await asyncio.sleep(2.0)   # past the last one's process start-up
         running = sum(len(m.reported()) for m in members.values())
         out = tmp / "polls.json"
         lag = LoopLag()
@@ -489,6 +498,11 @@ def main(argv: list[str]) -> int:
               flush=True)
         noise = TeardownNoise()
         result = asyncio.run(measure(addresses, token, base_url, clip_size, tmp, opts, fleets, noise))
+        if opts.dump:
+            Path(opts.dump).write_text(json.dumps({
+                "addresses": addresses, "per_process": opts.per_process,
+                "seen": {a: [[s.seq, s.changed_ns, s.recv_ns] for s in t.seen] for a, t in result.tracks.items()},
+                "polls": {a: [[s.seq, s.changed_ns, s.recv_ns] for s in p] for a, p in result.polls.items()}}))
         print(f"load: {result.load}; {result.running_at_start} running when measuring began")
         print("CPU while measuring (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in result.cpu.items()))
         print(f"the coordinator's event loop woke late by p50 {result.lag.p50_ms:.2f} / p99 {result.lag.p99_ms:.2f} / "
