@@ -60,7 +60,7 @@ class WorkerLink:
         self.last_seen_unix_ms = 0
         self.rtt_ms = 0.0
         self.last_error = ""
-        self._outgoing: asyncio.Queue[wpb.StatusStreamRequest] = asyncio.Queue()
+        self._outgoing: asyncio.Queue[wpb.StatusStreamRequest | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._nonce = 0
@@ -109,9 +109,10 @@ class WorkerLink:
             await asyncio.sleep(delay)
 
     async def _requests(self) -> AsyncIterator[wpb.StatusStreamRequest]:
+        outgoing = self._outgoing   # this stream's queue; a reconnect makes a new one
         yield wpb.StatusStreamRequest(hello=wpb.Hello(peer=self.options.peer_name))
-        while True:
-            yield await self._outgoing.get()
+        while (req := await outgoing.get()) is not None:
+            yield req
 
     async def _pinger(self) -> None:
         while True:
@@ -153,6 +154,7 @@ class WorkerLink:
                         self.rtt_ms = (time.perf_counter() - sent) * 1000
         finally:
             pinger.cancel()
+            self._outgoing.put_nowait(None)   # ends this stream's request generator
             call.cancel()
 
     def _set_offline(self, reason: str) -> None:
