@@ -21,7 +21,7 @@ from aicut.coordinator.fleet import Fleet, Member
 from aicut.coordinator.links import LinkOptions, WorkerLink
 from aicut.coordinator.scheduler import OutlierOptions, Outliers, choose_worker
 from aicut.errors import InvalidTaskError, NotFoundError, RefusedError
-from aicut.models import TaskRecord, TaskState
+from aicut.models import TaskRecord, TaskState, WorkerState, WorkerView
 from aicut.store.tasks import Store, Transition
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
@@ -51,6 +51,12 @@ class DispatchOptions:
 def retry_delay_s(attempt: int, options: DispatchOptions) -> float:
     """Backoff before the attempt after ``attempt``."""
     return min(options.retry_backoff_s * 2 ** max(0, attempt - 1), options.retry_backoff_max_s)
+
+
+def free_slots(views: list[WorkerView], now: float) -> int:
+    """Slots that could take a task now (an upper bound: capabilities are checked per task)."""
+    return sum(max(0, v.slots - v.busy) for v in views
+               if v.online and v.state is WorkerState.SERVING and not v.cordoned and now >= v.ejected_until)
 
 
 def now_ms() -> int:
@@ -214,12 +220,17 @@ class Dispatcher:
         """
         while True:
             t = now_ms()
-            ids = await self.store.due_tasks(t, self.options.batch)
+            now = time.monotonic()
+            views = self.fleet.views(now)
+            free = free_slots(views, now)
+            if not free:
+                # Nothing can take a task: don't read the queue. A status change wakes us, or an ejection's end.
+                release = self.outliers.next_release()
+                return None if release is None else max(0.05, release - now)
+            ids = await self.store.due_tasks(t, min(self.options.batch, free))
             if not ids:
                 nxt = await self.store.next_due_ms()
                 return None if nxt is None else max(0.0, (nxt - now_ms()) / 1000)
-            now = time.monotonic()
-            views = self.fleet.views(now)
             chosen: list[tuple[TaskRecord, str]] = []
             full = False
             for rec in await self.store.get_tasks(ids):

@@ -79,10 +79,6 @@ class WorkerLink:
                 pass
         await self.channel.close()
 
-    def ack(self, seqs: list[int]) -> None:
-        if seqs:
-            self._outgoing.put_nowait(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=seqs)))
-
     # ------------------------------------------------------------------ internals
     async def _run(self) -> None:
         backoff = self.options.backoff_initial_s
@@ -128,6 +124,10 @@ class WorkerLink:
         self._outgoing = asyncio.Queue()  # acks for an old stream mean nothing to a new one
         call = self.stub.StreamStatus(self._requests())
         pinger = asyncio.create_task(self._pinger())
+        # Task events are handled (persisted) in order by their own task, so a slow Redis write never holds up the
+        # status snapshots and heartbeats behind it; each is acknowledged once handled.
+        events: asyncio.Queue[pb.TaskEvent] = asyncio.Queue()
+        handler = asyncio.create_task(self._handle_events(events))
         try:
             while True:
                 msg = await asyncio.wait_for(call.read(), self.options.dead_after_s)
@@ -146,16 +146,30 @@ class WorkerLink:
                         self.handler.on_online(self)
                     self.handler.on_status(self, msg.status)
                 elif kind == "event":
-                    await self.handler.on_event(self, msg.event)
-                    self.ack([msg.event.seq])
+                    events.put_nowait(msg.event)
                 elif kind == "pong":
                     sent = self._pings.pop(msg.pong.nonce, None)
                     if sent is not None:
                         self.rtt_ms = (time.perf_counter() - sent) * 1000
         finally:
             pinger.cancel()
+            handler.cancel()   # what it had not handled is not acknowledged: the worker sends it again
             self._outgoing.put_nowait(None)   # ends this stream's request generator
             call.cancel()
+
+    async def _handle_events(self, events: asyncio.Queue[pb.TaskEvent]) -> None:
+        outgoing = self._outgoing
+        while True:
+            event = await events.get()
+            try:
+                await self.handler.on_event(self, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # not acknowledged: it comes again after the next reconnect
+                logger.exception("link %s: handling task event %d failed", self.address, event.seq)
+                continue
+            if outgoing is self._outgoing:
+                outgoing.put_nowait(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=[event.seq])))
 
     def _set_offline(self, reason: str) -> None:
         if self.online:

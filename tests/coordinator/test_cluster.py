@@ -149,5 +149,6 @@ async def test_a_worker_that_fails_every_task_is_ejected_and_the_others_take_the
     finished = [await cluster.wait_task(i, timeout=300) for i in ids]
     assert all(t.state == pb.SUCCEEDED and t.worker == good for t in finished), finished
     workers = {w.address: w for w in await cluster.workers_info()}
-    assert workers[bad].ejected and workers[bad].failed >= 5
-    assert "ejected" in cluster.coordinator.output()
+    # The ejection (30 s) may be over by now on a fast machine: its record is in the coordinator's log.
+    assert workers[bad].failed >= 5 and workers[bad].succeeded == 0
+    assert f"worker {bad}: ejected for" in cluster.coordinator.output()
