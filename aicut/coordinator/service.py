@@ -16,7 +16,7 @@ from aicut import wire
 from aicut.coordinator.dispatcher import Dispatcher
 from aicut.coordinator.fleet import Member
 from aicut.errors import AicutError, InvalidTaskError, NotFoundError, RefusedError
-from aicut.models import TaskState
+from aicut.models import TaskState, WorkerView
 from aicut.store.tasks import Store
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import coordinator_pb2 as cpb
@@ -52,11 +52,10 @@ def task_from_submit(req: cpb.SubmitRequest) -> pb.Task:
                                     cover=req.cover, core_text=req.core_text))
 
 
-def worker_info(member: Member, dispatcher: Dispatcher) -> cpb.WorkerInfo:
+def worker_info(member: Member, dispatcher: Dispatcher, view: WorkerView, now: float) -> cpb.WorkerInfo:
+    """One worker as ListWorkers shows it; ``view`` is its scheduler view at ``now`` (built once per call)."""
     link = member.link
     until = dispatcher.outliers.ejected_until(member.entry.address)
-    now = time.monotonic()
-    view = next(v for v in dispatcher.fleet.views(now) if v.name == member.entry.address)
     info = cpb.WorkerInfo(
         address=member.entry.address, priority=member.entry.priority, slots=view.slots, online=link.online,
         state=wire.worker_state_pb(view.state), busy=view.busy, cordoned=member.cordoned, ejected=until > now,
@@ -137,15 +136,20 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def ListWorkers(self, request: cpb.ListWorkersRequest,
                           context: grpc.aio.ServicerContext) -> cpb.ListWorkersReply:
-        members = self.dispatcher.fleet.members.values()
-        return cpb.ListWorkersReply(workers=[worker_info(m, self.dispatcher) for m in members])
+        now = time.monotonic()
+        views = {v.name: v for v in self.dispatcher.fleet.views(now)}
+        members = self.dispatcher.fleet.members
+        return cpb.ListWorkersReply(workers=[worker_info(m, self.dispatcher, views[a], now)
+                                             for a, m in members.items()])
 
     async def DrainWorker(self, request: cpb.DrainWorkerRequest, context: grpc.aio.ServicerContext) -> cpb.WorkerInfo:
         try:
             member = await self.dispatcher.cordon(request.address, request.undo)
         except AicutError as exc:
             await self._abort(context, exc)
-        return worker_info(member, self.dispatcher)
+        now = time.monotonic()
+        view = next(v for v in self.dispatcher.fleet.views(now) if v.name == member.entry.address)
+        return worker_info(member, self.dispatcher, view, now)
 
     async def WatchEvents(self, request: cpb.WatchEventsRequest,
                           context: grpc.aio.ServicerContext) -> AsyncIterator[cpb.ClusterEvent]:
