@@ -25,7 +25,14 @@ AicutError                       root; ``code`` is stable and machine-readable, 
     ├── TranscribeError          speech recognition failed (runtime and GPU faults retryable, a bad model not)
     ├── RenderError              cutting, encoding or writing the output failed (an NVENC fault retryable)
     ├── TaskCrashedError         the task's process died (retryable)
-    └── TaskInterruptedError     cancelled, or handed back when the worker drained
+    ├── TaskInterruptedError     cancelled, or handed back when the worker drained
+    └── ForumError               the Discuz forum refused or could not be reached (outage: retryable)
+        ├── ForumLoginError      wrong password, login_strike, inactive account (final until the operator acts)
+        │   └── ForumConfigError a captcha, security question or frozen account a bot cannot pass (final)
+        ├── ForumFloodError      post_flood_ctrl: wait ``wait_s`` and post again (retryable)
+        ├── ForumRefusedError    the forum answered a message id other than success (``message_id``)
+        └── RequestError         the member's post cannot be processed: no video link, unsupported category
+                                 (final; the member gets a polite reply)
 """
 
 from __future__ import annotations
@@ -160,3 +167,47 @@ class TaskCrashedError(TaskError):
 class TaskInterruptedError(TaskError):
     code = "INTERRUPTED"
     retryable = True
+
+
+class ForumError(TaskError):
+    """The forum could not be reached or refused what we asked; ``message_id`` is Discuz's id when it said one."""
+
+    code = "FORUM"
+    retryable = True
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool | None = None,
+                 message_id: str = "") -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.message_id = message_id
+
+
+class ForumLoginError(ForumError):
+    code = "FORUM_LOGIN"
+    retryable = False
+
+
+class ForumConfigError(ForumLoginError):
+    """Something only the operator can fix on the forum: captcha on, security question, frozen account."""
+
+    code = "FORUM_CONFIG"
+
+
+class ForumFloodError(ForumError):
+    code = "FORUM_FLOOD"
+    retryable = True
+
+    def __init__(self, message: str, *, wait_s: float = 15.0, message_id: str = "post_flood_ctrl") -> None:
+        super().__init__(message, message_id=message_id)
+        self.wait_s = wait_s
+
+
+class ForumRefusedError(ForumError):
+    code = "FORUM_REFUSED"
+    retryable = False
+
+
+class RequestError(TaskError):
+    """A request the member can fix (no video link, unsupported category): final, answered politely."""
+
+    code = "BAD_REQUEST"
+    retryable = False
