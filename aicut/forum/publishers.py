@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -166,9 +167,15 @@ class PluginPublisher:
     def publish(self, task_id: str, files: Sequence[Output]) -> list[PublishedFile]:
         out = []
         for f, name in zip(files, public_names(files)):
-            answer = self.client.upload_plugin(Path(f.path), name, endpoint=self.settings.endpoint,
-                                               file_field=self.settings.file_field,
-                                               form_fields=self.settings.form_fields)
+            try:
+                answer = self.client.upload_plugin(Path(f.path), name, endpoint=self.settings.endpoint,
+                                                   file_field=self.settings.file_field,
+                                                   form_fields=self.settings.form_fields)
+            except ForumRefusedError as exc:
+                transient = transient_plugin_error(exc)
+                if transient is None:
+                    raise
+                raise transient from exc
             url, aid, _ = plugin_answer(answer, name)
             url = self._absolute(url)
             size = f.size_bytes or _size(f.path)
@@ -209,6 +216,19 @@ def plugin_answer(answer: Mapping[str, Any], name: str = "") -> tuple[str, int, 
     except (TypeError, ValueError):
         aid = 0
     return url, aid, str(data.get("filename") or name)
+
+
+_CLIENT_REFUSAL = re.compile(r"\(code (?P<code>[^:()]*): (?P<said>.*)\); check", re.S)
+
+
+def transient_plugin_error(exc: ForumRefusedError) -> ForumError | None:
+    """The client reports every plugin answer with ``code != 0`` as final; for one whose own words do not refuse the
+    file (storage busy, a timeout behind the plugin) this is the retryable ``ForumError`` to raise instead."""
+    match = _CLIENT_REFUSAL.search(exc.message) if exc.message_id.startswith("plugin_code_") else None
+    if match is None or refused(match.group("said")) or match.group("said").strip() in ("", "no reason"):
+        return None
+    return ForumError(exc.message + " (will try again)", code="FORUM_UPLOAD", retryable=True,
+                      message_id=exc.message_id)
 
 
 def refused(words: str) -> bool:

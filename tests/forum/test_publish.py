@@ -22,7 +22,8 @@ from aicut.forum.publish import (
     AttachmentPublisher, DirectoryPublisher, PluginPublisher, PublishedFile, ReplyOutcome, find_marker,
     make_publisher, marker, pad_message, publish_problem, publish_result, reply_once,
 )
-from aicut.forum.publishers import plugin_answer, public_names, select_outputs, task_folder
+from aicut.forum import protocol
+from aicut.forum.publishers import plugin_answer, public_names, select_outputs, task_folder, transient_plugin_error
 from aicut.forum.replies import (
     DEFAULT_TEMPLATES, REASON_LABELS, bbcode_url, clock, compose_problem_reply, compose_result_reply, machine_label,
     marker_id, message_bytes, public_text, with_marker,
@@ -280,6 +281,17 @@ def test_plugin_answers() -> None:
     assert info.value.retryable and not isinstance(info.value, ForumRefusedError)
     with pytest.raises(ForumError, match="without a URL"):
         plugin_answer({"code": 0, "data": {"aid": 1}})
+
+
+def test_client_plugin_refusals_stay_final_only_when_the_file_itself_is_refused() -> None:
+    with pytest.raises(ForumRefusedError) as busy:
+        protocol.plugin_answer('{"code": 500, "msg": "storage busy"}', site="bbs", name="x.mp4")
+    transient = transient_plugin_error(busy.value)
+    assert transient is not None and transient.retryable and "storage busy" in transient.message
+    for body in ('{"code": 3, "msg": "文件类型不允许"}', '{"code": 2, "msg": "file too large"}', '{"code": 1}'):
+        with pytest.raises(ForumRefusedError) as final:
+            protocol.plugin_answer(body, site="bbs", name="x.mp4")
+        assert transient_plugin_error(final.value) is None, body
 
 
 def test_plugin_publisher_uploads_each_file_with_the_configured_fields(tmp_path: Path) -> None:
