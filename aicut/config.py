@@ -18,6 +18,7 @@ import yaml
 from dotenv import dotenv_values
 
 from aicut.errors import ConfigError
+from aicut.forum.models import ForumSettings, PublishSettings
 from aicut.pipeline.cover import CoverOptions
 from aicut.pipeline.fetch import FetchOptions
 from aicut.pipeline.plan import PlanOptions
@@ -93,6 +94,7 @@ class WorkerSettings:
     heartbeat_interval_s: float = 0.5
     resource_interval_s: float = 5.0
     cancel_grace_s: float = 3.0
+    prewarm: bool = True                # start each slot's task process with the worker, speech model loaded
     speech_model_dir: str = ""
     insecure: bool = False
 
@@ -136,6 +138,8 @@ class Settings:
     render: RenderOptions = RenderOptions()
     subtitles: SubtitleOptions = SubtitleOptions()
     cover: CoverOptions = CoverOptions()
+    forum: ForumSettings = ForumSettings()
+    publish: PublishSettings = PublishSettings()
     font: str = ""                   # a CJK font for covers and burned-in subtitles; "" = find one
     secrets: Secrets = Secrets()
     machines_path: Path = DEFAULT_MACHINES
@@ -184,6 +188,16 @@ def read_machines_txt(path: Path) -> list[WorkerEntry]:
         except ConfigError as exc:
             raise ConfigError(f"{path.name} line {number}: {exc.message}") from None
     return entries
+
+
+def _base_url(value: Any) -> str:
+    """The forum's address, ending in "/" so relative Discuz links (forum.php?…) join under it."""
+    url = str(value or "").strip()
+    if url and not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"forum.base_url {url!r} must be an http(s) URL such as https://bbs.example.com/")
+    if url and not url.endswith("/"):
+        url = url.rsplit("/", 1)[0] + "/" if url.rsplit("/", 1)[-1].endswith(".php") else url + "/"
+    return url
 
 
 def _check_address(address: str) -> None:
@@ -264,6 +278,21 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
     stages = {name: _apply(type(default), default, _section(doc, name), name, {}) for name, default in (
         ("transcribe", TranscribeOptions(cache_dir=str(worker.work_dir / "models"))), ("plan", PlanOptions()),
         ("render", RenderOptions()), ("subtitles", SubtitleOptions()), ("cover", CoverOptions()))}
+    forum = _apply(ForumSettings, ForumSettings(), _section(doc, "forum"), "forum", {
+        "boards": lambda v: tuple(int(b) for b in (v if isinstance(v, list) else [v])),
+        "video_categories": tuple, "poll_interval_s": float, "base_url": _base_url})
+    if forum.base_url and not forum.boards:
+        raise ConfigError("forum.boards must name at least one board (fid) to watch")
+    if forum.cookie_file:
+        forum = replace(forum, cookie_file=str((root / forum.cookie_file).resolve()))
+    publish = _apply(PublishSettings, PublishSettings(), _section(doc, "publish"), "publish", {
+        "form_fields": lambda v: tuple((str(k), str(x)) for k, x in dict(v).items()), "files": tuple,
+        "path": lambda v: str((root / v).resolve()) if v else ""})
+    if publish.kind not in ("plugin", "attachment", "directory"):
+        raise ConfigError(f"publish.kind must be plugin, attachment or directory, not {publish.kind!r}")
+    if publish.kind == "directory" and forum.base_url and not (publish.path and publish.base_url):
+        raise ConfigError("publish.kind directory needs publish.path (where files go) and publish.base_url (how the "
+                          "forum's members reach them)")
     secrets = Secrets(
         cluster_token=env.get("AICUT_CLUSTER_TOKEN") or "",
         redis_url=env.get("REDIS_URL") or "",
@@ -271,8 +300,9 @@ def load_settings(machines: str | Path | None = None, env_file: str | Path | Non
         forum_password=env.get("FORUM_PASSWORD") or env.get("AICUT_ADMIN_PASSWORD") or "",
     )
     known = {"workers", "worker", "coordinator", "fetch", "probe", "transcribe", "plan", "render", "subtitles",
-             "cover", "font"}
-    return Settings(worker=worker, coordinator=coord, workers=workers, fetch=fetch, probe=probe, secrets=secrets, machines_path=path,
+             "cover", "font", "forum", "publish"}
+    return Settings(worker=worker, coordinator=coord, workers=workers, fetch=fetch, probe=probe, secrets=secrets,
+                    forum=forum, publish=publish, machines_path=path,
                     log_level=(env.get("AICUT_LOG_LEVEL") or "INFO").upper(), font=str(doc.get("font") or ""),
                     **stages,
                     extra={k: v for k, v in doc.items() if k not in known})

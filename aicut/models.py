@@ -130,6 +130,8 @@ class TaskResult:
     outputs: tuple[Output, ...] = ()
     stage_seconds: dict[str, float] = field(default_factory=dict)
     machine: str = ""
+    reply_url: str = ""          # the forum reply with the results, when the task came from a thread
+    reply_note: str = ""
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aicut.config import Settings
 from aicut.models import CoverTitles, Source, SourceKind, Task, TaskOptions, TaskSpec
+from aicut.forum.tasks import is_thread_url
 from aicut.pipeline.task import options_from_settings, run_task
 from aicut.worker.capabilities import probe_nvenc
 
@@ -33,13 +34,18 @@ def process(settings: Settings, args: argparse.Namespace) -> int:
     logger.info("NVENC: %s", "yes" if nvenc else f"no ({why})")
     options = options_from_settings(settings, machine="local", nvenc_available=nvenc)
     speech = {k: v for k, v in (("model", args.model), ("language", args.language)) if v}
-    options = replace(options, work_dir=out / ".work", local_files=True,
+    options = replace(options, work_dir=out / ".work", local_files=True, publish_to_forum=False,
                       transcribe=replace(options.transcribe, **speech))
     name = args.name or Path(source.split("?", 1)[0]).name
-    task = Task(id=f"local-{int(time.time())}", spec=TaskSpec(
-        title=name, sources=(Source(url=source, name=name, kind=SourceKind.VIDEO),),
-        cover=CoverTitles(top=args.top, middle=args.middle, bottom=args.bottom), core_text=args.hotwords),
-        options=TaskOptions(language=args.language, burn_subtitles=args.burn, encoder=args.encoder))
+    cover = CoverTitles(top=args.top, middle=args.middle, bottom=args.bottom)
+    task_options = TaskOptions(language=args.language, burn_subtitles=args.burn, encoder=args.encoder)
+    if is_thread_url(source):   # read the request from the thread (forum account from .env); nothing is posted
+        task = Task(id=f"local-{int(time.time())}", thread_url=source, options=task_options,
+                    spec=TaskSpec(cover=cover, core_text=args.hotwords))
+    else:
+        task = Task(id=f"local-{int(time.time())}", options=task_options, spec=TaskSpec(
+            title=name, sources=(Source(url=source, name=name, kind=SourceKind.VIDEO),), cover=cover,
+            core_text=args.hotwords))
 
     shown: list[tuple[str, int]] = [("", -1)]
 

@@ -67,7 +67,7 @@ def result_to_pb(r: models.TaskResult) -> pb.TaskResult:
                                  sha256=s.sha256) for s in r.sources],
         outputs=[pb.Output(name=o.name, kind=o.kind, path=o.path, url=o.url, size_bytes=o.size_bytes)
                  for o in r.outputs],
-        stage_seconds=dict(r.stage_seconds), machine=r.machine,
+        stage_seconds=dict(r.stage_seconds), machine=r.machine, reply_url=r.reply_url, reply_note=r.reply_note,
     )
 
 

@@ -13,6 +13,7 @@ from aicut.config import Settings, load_settings
 from aicut.coordinator.dispatcher import DispatchOptions, Dispatcher
 from aicut.coordinator.links import LinkOptions
 from aicut.coordinator.service import CoordinatorService
+from aicut.coordinator.watcher import ForumWatcher
 from aicut.errors import AicutError
 from aicut.gateway.app import Gateway
 from aicut.rpc import Server, is_loopback
@@ -35,6 +36,7 @@ class CoordinatorApp:
         self.dispatcher: Dispatcher | None = None
         self.server: Server | None = None
         self.gateway: Gateway | None = None
+        self.watcher: ForumWatcher | None = None
         self.port = 0
         self.http_port = 0              # the dashboard's real port; 0 when it could not listen
         self._watcher: asyncio.Task[None] | None = None
@@ -69,8 +71,15 @@ class CoordinatorApp:
         self.http_port = await self.gateway.start(cs.host, cs.http_port)
         if self.http_port:
             logger.info("📊 dashboard %s", self.gateway.url)
+        self.watcher = ForumWatcher(self.settings, self.store, self.dispatcher)
+        await self.watcher.start()
+        forum = self.settings.forum
+        if forum.base_url:
+            logger.info("📰 forum %s, boards %s, every %.0f s — monitoring %s", forum.base_url,
+                        ", ".join(map(str, forum.boards)), forum.poll_interval_s,
+                        "on" if (await self.watcher.state()).enabled else "off (StartMonitoring switches it on)")
         server.add(coordinator_pb2_grpc.add_CoordinatorServicer_to_server,
-                   CoordinatorService(self.dispatcher, self.store), SERVICE)
+                   CoordinatorService(self.dispatcher, self.store, self.watcher), SERVICE)
         self.port = await server.start()
         self.server = server
         where = f"{cs.host}:{self.port}"
@@ -104,6 +113,8 @@ class CoordinatorApp:
             self._watcher.cancel()
         if self.gateway:
             await self.gateway.close()
+        if self.watcher:
+            await self.watcher.close()
         if self.server:
             await self.server.stop(1.0)
         if self.dispatcher:

@@ -132,8 +132,8 @@ class Dispatcher:
         """Queue ``task``; returns (record, created). An existing id returns the existing record."""
         if not task.id:
             raise InvalidTaskError("a task needs an id")
-        if not task.spec.sources:
-            raise InvalidTaskError(f"task {task.id} has no source to process")
+        if not task.spec.sources and not task.thread_url:
+            raise InvalidTaskError(f"task {task.id} has no source to process and no forum thread to read one from")
         t = now_ms()
         rec = TaskRecord(id=task.id, attempt=1, task_json=json_format.MessageToJson(task, indent=None),
                          origin=origin, created_ms=t, updated_ms=t, queued_ms=t)
@@ -145,6 +145,23 @@ class Dispatcher:
         existing = await self.store.get_task(task.id)
         assert existing is not None
         return existing, False
+
+    async def reject(self, task: pb.Task, code: str, message: str, origin: str) -> tuple[TaskRecord, bool]:
+        """Record ``task`` as FAILED at once (a request that cannot run, e.g. an unsupported forum category), so the
+        operator sees it and its reason; returns (record, created). It is never dispatched: it is created with a ready
+        time far ahead and failed in the same breath."""
+        t = now_ms()
+        rec = TaskRecord(id=task.id, attempt=1, task_json=json_format.MessageToJson(task, indent=None),
+                         origin=origin, created_ms=t, updated_ms=t, queued_ms=t)
+        if not await self.store.create_task(rec, ready_at_ms=t + 24 * 3600 * 1000):
+            existing = await self.store.get_task(task.id)
+            assert existing is not None
+            return existing, False
+        done = await self.store.transition(
+            task.id, 1, (TaskState.QUEUED,), TaskState.FAILED, event=f"rejected: {code}",
+            fields={"error_code": code, "error_message": message, "retryable": False})
+        logger.info("task %s: rejected (%s)", task.id, code)
+        return (done or rec), True
 
     async def get(self, task_id: str) -> TaskRecord:
         rec = await self.store.get_task(task_id)

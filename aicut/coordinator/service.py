@@ -15,7 +15,10 @@ import grpc
 from aicut import wire
 from aicut.coordinator.dispatcher import Dispatcher
 from aicut.coordinator.fleet import Member
+from aicut.coordinator.watcher import ForumWatcher
 from aicut.errors import AicutError, InvalidTaskError, NotFoundError, RefusedError
+from aicut.forum import parse
+from aicut.forum.tasks import is_thread_url, task_id_for
 from aicut.models import TaskState, WorkerView
 from aicut.store.tasks import Store
 from generated.aicut.v1 import common_pb2 as pb
@@ -24,26 +27,23 @@ from generated.aicut.v1 import coordinator_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-MONITORING_FLAG = "monitoring"
 _EVENT_ID = re.compile(r"\d+(-\d+)?")   # a stream entry id: ms-seq, or ms alone ("0": from the oldest kept)
 _AUDIO = (".mp3", ".wav", ".m4a", ".aac", ".flac", ".amr", ".ogg", ".opus")
 
 
-def is_thread_url(url: str) -> bool:
-    """Discuz thread links in both styles: forum.php?mod=viewthread&tid=N and thread-N-1-1.html."""
-    parts = urlsplit(url)
-    return ("mod=viewthread" in parts.query and "tid=" in parts.query) or (
-        parts.path.rsplit("/", 1)[-1].startswith("thread-") and parts.path.endswith(".html"))
-
-
 def task_from_submit(req: cpb.SubmitRequest) -> pb.Task:
-    """The Task a SubmitRequest for a media URL asks for."""
+    """The Task a SubmitRequest asks for: a media URL, or a forum thread URL that the worker resolves (logs in, reads
+    the first post) — one task per thread, the same id the forum watcher would give it."""
     url = req.url.strip()
     if urlsplit(url).scheme not in ("http", "https"):
         raise InvalidTaskError(f"{url!r} is not an http(s) URL of a video or a forum thread")
     if is_thread_url(url):
-        raise InvalidTaskError("forum thread URLs are read by the forum watcher, which this coordinator does not "
-                               "run yet; submit the video's own URL instead")
+        tid = parse.tid_from_url(url)
+        if not tid:
+            raise InvalidTaskError(f"cannot find the thread id (tid) in {url!r}")
+        return pb.Task(id=req.id or task_id_for(url, tid), attempt=1, kind=pb.SMART_CUT, thread_url=url,
+                       options=req.options, spec=pb.TaskSpec(tid=tid, title=req.title, cover=req.cover,
+                                                             core_text=req.core_text))
     name = req.name or unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "video"
     kind = pb.AUDIO if name.lower().endswith(_AUDIO) else pb.VIDEO
     task_id = req.id or f"api-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -70,9 +70,10 @@ def worker_info(member: Member, dispatcher: Dispatcher, view: WorkerView, now: f
 
 
 class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, dispatcher: Dispatcher, store: Store) -> None:
+    def __init__(self, dispatcher: Dispatcher, store: Store, watcher: ForumWatcher) -> None:
         self.dispatcher = dispatcher
         self.store = store
+        self.watcher = watcher
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: AicutError) -> None:
         code = {InvalidTaskError: grpc.StatusCode.INVALID_ARGUMENT, NotFoundError: grpc.StatusCode.NOT_FOUND,
@@ -82,15 +83,12 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
                 await context.abort(status, exc.message)
         await context.abort(grpc.StatusCode.UNAVAILABLE if exc.retryable else grpc.StatusCode.INTERNAL, exc.message)
 
-    async def _monitoring(self, enabled: bool | None) -> cpb.MonitoringStatus:
-        before = await self.store.get_flag(MONITORING_FLAG, "0") == "1"
-        if enabled is not None and enabled != before:
-            await self.store.set_flag(MONITORING_FLAG, "1" if enabled else "0")
-            await self.store.append_event("monitoring", text="started" if enabled else "stopped")
-        on = await self.store.get_flag(MONITORING_FLAG, "0") == "1"
+    async def _monitoring(self, enabled: bool) -> cpb.MonitoringStatus:
+        state, changed = await self.watcher.set_enabled(enabled)
         # Saying whether it already was shows the persisted switch (there is no read-only call for it).
-        was = " (it already was)" if enabled is not None and enabled == before else ""
-        return cpb.MonitoringStatus(enabled=on, detail=f"forum monitoring is {'on' if on else 'off'}{was}")
+        was = "" if changed else " (it already was)"
+        return cpb.MonitoringStatus(enabled=state.enabled, detail=state.detail + was,
+                                    last_check_unix_ms=state.last_check_unix_ms, last_error=state.last_error)
 
     async def StartMonitoring(self, request: cpb.MonitoringRequest,
                               context: grpc.aio.ServicerContext) -> cpb.MonitoringStatus:

@@ -51,6 +51,22 @@ class PublishSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ForumAccount:
+    """The forum login, from .env. ``repr`` never shows the password."""
+
+    username: str = ""
+    password: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.username and self.password)
+
+    def __repr__(self) -> str:
+        return f"ForumAccount(username={self.username!r}, password={'set' if self.password else 'unset'})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadRow:
     """One thread as a board listing (desktop page or mobile API) shows it."""
 

@@ -167,7 +167,9 @@ class Gateway:
         return {s.value: n for s, n in (await self._q(self.store.count_by_state())).items()}
 
     async def _monitoring(self) -> dict[str, Any]:
-        return views.monitoring_view(await self._q(self.store.get_flag(MONITORING_FLAG, "0")) == "1")
+        on, last, error = await asyncio.gather(*(self._q(self.store.get_flag(name, default)) for name, default in (
+            (MONITORING_FLAG, "0"), (MONITORING_FLAG + ":last_check_ms", ""), (MONITORING_FLAG + ":last_error", ""))))
+        return views.monitoring_view(on == "1", int(last) if last else None, error or None)
 
     # ------------------------------------------------------------------ endpoints
     async def index(self, request: web.Request) -> web.StreamResponse:

@@ -154,7 +154,7 @@ def dispatch_stats(counts: Mapping[str, int], machines: Sequence[MachineFacts]) 
 
 def monitoring_view(enabled: bool, last_check_unix_ms: int | None = None,
                     last_error: str | None = None) -> dict[str, Any]:
-    """Forum monitoring: the persisted switch; last check and error stay null until the forum watcher lands."""
+    """Forum monitoring: the persisted switch, when the watcher last looked at the forum and what went wrong then."""
     return {"enabled": enabled, "last_check_unix_ms": last_check_unix_ms, "last_error": last_error}
 
 

@@ -1,8 +1,10 @@
-"""The 口播 smart cut, stage by stage: fetch → probe → transcribe → plan → render → subtitles → cover.
+"""The 口播 smart cut, stage by stage: resolve → fetch → probe → transcribe → plan → render → subtitles → cover →
+publish.
 
 Each stage is a plain function with its own options; this module runs them in order for every video source of a
 task, reports stage and percent, and writes per source ``<name>_cut.mp4``, ``<name>.srt``, ``<name>_cover.jpg``,
-``edl.json`` and ``report.json``.
+``edl.json`` and ``report.json``. A task from a forum thread is resolved from the thread when it came bare, and ends
+with the files published and one reply in the thread; a problem the member can fix gets a polite reply instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aicut import __version__
-from aicut.errors import InvalidTaskError, NoVideoStreamError
+from aicut.errors import ConfigError, ForumError, InvalidTaskError, NoVideoStreamError, TaskError
+from aicut.forum.models import PublishSettings
 from aicut.models import CoverTitles, MediaInfo, Output, Source, SourceKind, SourceResult, Task, TaskResult
 from aicut.pipeline.audio import energy, load_audio
 from aicut.pipeline.cover import CoverOptions, make_cover
@@ -28,6 +31,7 @@ from aicut.pipeline.fonts import find_cjk_font
 from aicut.pipeline.plan import PlanOptions, make_plan, plan_summary, word_reasons
 from aicut.pipeline.probe import ProbeOptions, probe
 from aicut.pipeline.render import RenderOptions, render
+from aicut.pipeline.resolve import ForumOptions, needs_resolve, open_client, resolve
 from aicut.pipeline.subtitles import SubtitleOptions, make_cues, to_srt
 from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
 from aicut.pipeline.transcript import Transcript
@@ -58,6 +62,14 @@ class PipelineOptions:
     machine: str = ""
     nvenc_available: bool = False
     local_files: bool = False        # file:// sources are read in place (``aicut process`` only; never on a worker)
+    forum: ForumOptions = ForumOptions()      # reading bare thread tasks and replying in the thread
+    publish: PublishSettings = PublishSettings()
+    publish_to_forum: bool = True    # False: a thread task's files stay local (``aicut process``, benchmarks)
+
+
+# Failures the member can fix by posting again; the thread gets a polite reply saying what to do.
+MEMBER_FIXABLE = frozenset({"NO_SOURCE", "UNSUPPORTED_CATEGORY", "NOT_MEDIA", "NO_VIDEO", "NO_AUDIO", "NO_SPEECH",
+                            "EMPTY_MEDIA", "UNREADABLE_MEDIA", "TOO_LARGE", "URL_NOT_ALLOWED", "HTTP_STATUS"})
 
 
 def task_dir(work_dir: Path, task: Task) -> Path:
@@ -107,13 +119,85 @@ class _Timer:
 
 def run_task(task: Task, options: PipelineOptions, report: Report,
              transcriber: Transcriber | None = None) -> TaskResult:
-    """Cut every video source of ``task``; raises an ``AicutError`` subclass on failure."""
+    """Resolve, cut every video source of ``task`` and publish; raises an ``AicutError`` subclass on failure."""
+    forum_task = bool(task.thread_url) and options.publish_to_forum
+    if forum_task and not options.forum.account:
+        raise ConfigError("this task answers in a forum thread but the worker has no forum account: set "
+                          "FORUM_USERNAME and FORUM_PASSWORD in the worker's .env", retryable=False)
+    client = None
+    clock = _Clock()
+    try:
+        if needs_resolve(task):
+            report("resolve", 0.0, task.thread_url)
+            with clock.time("resolve"):
+                client = open_client(task, options.forum, options.work_dir)
+                task = resolve(task, client, options.forum.settings)
+        result = cut_task(task, options, report, clock, transcriber)
+        if not forum_task:
+            report("done", 100.0, "")
+            return result
+        report("publish", 99.0, "uploading and replying")
+        with clock.time("publish"):
+            client = client or open_client(task, options.forum, options.work_dir)
+            result = publish(task, result, client, options)
+        report("done", 100.0, result.reply_note)
+        return replace(result, stage_seconds=dict(clock.seconds))
+    except TaskError as exc:
+        if forum_task and not exc.retryable and exc.code in MEMBER_FIXABLE and task.spec.tid:
+            client = client or open_client(task, options.forum, options.work_dir)
+            _answer_problem(task, exc, client, options)
+        raise
+    finally:
+        if client is not None:
+            client.close()
+
+
+def publish(task: Task, result: TaskResult, client: Any, options: PipelineOptions) -> TaskResult:
+    """The publish stage: files through the configured publisher, then exactly one reply in the thread."""
+    from aicut.forum.publish import make_publisher, publish_result
+
+    fid, tid = task.spec.fid, task.spec.tid
+    if not tid:
+        raise InvalidTaskError(f"task {task.id} came from a thread but has no thread id to reply to")
+    publisher = make_publisher(options.publish, client, fid)
+    outcome = publish_result(client, publisher, fid=fid, tid=tid, task_id=task.id, files=result.outputs,
+                             settings=options.publish, machine=options.machine, thread_subject=task.spec.title,
+                             processing_s=sum(result.stage_seconds.values()))
+    urls = {f.name: f.url for f in outcome.files if f.url}
+    reply = outcome.reply
+    note = ("already posted by an earlier attempt" if reply.already else
+            "held for moderation" if reply.moderated else "posted")
+    link = f"{forum_base_url(client)}forum.php?mod=redirect&goto=findpost&ptid={tid}&pid={reply.pid}" \
+        if reply.pid else ""
+    return replace(result, outputs=tuple(replace(o, url=urls.get(o.name, o.url)) for o in result.outputs),
+                   reply_url=link, reply_note=note)
+
+
+def forum_base_url(client: Any) -> str:
+    url = client.thread_url(1)
+    return url[: url.index("forum.php")] if "forum.php" in url else url.rsplit("/", 1)[0] + "/"
+
+
+def _answer_problem(task: Task, exc: TaskError, client: Any, options: PipelineOptions) -> None:
+    """Tell the member what to fix; a reply that cannot be posted is logged, and the task's own error stands."""
+    from aicut.forum.publish import publish_problem
+
+    try:
+        publish_problem(client, fid=task.spec.fid, tid=task.spec.tid, task_id=task.id, code=exc.code,
+                        detail=exc.message, settings=options.publish)
+    except (ForumError, ConfigError) as reply_exc:
+        logger.warning("thread %d: could not tell the member about %s: %s", task.spec.tid, exc.code,
+                       reply_exc.message)
+
+
+def cut_task(task: Task, options: PipelineOptions, report: Report, clock: _Clock,
+             transcriber: Transcriber | None = None) -> TaskResult:
+    """fetch → probe → transcribe → plan → render → subtitles → cover for every source of ``task``."""
     sources = task.spec.sources
     if not sources:
         raise InvalidTaskError(f"task {task.id} has no sources")
     directory = task_dir(options.work_dir, task)
     progress = _Progress(report, len(sources))
-    clock = _Clock()
     results: list[SourceResult] = []
     outputs: list[Output] = []
     for i, source in enumerate(sources):
@@ -146,7 +230,6 @@ def run_task(task: Task, options: PipelineOptions, report: Report,
                               progress=progress, clock=clock, transcriber=transcriber)
     if not outputs:
         raise NoVideoStreamError("the post has no video to cut (only audio); attach or link the video itself")
-    report("done", 100.0, "")
     return TaskResult(sources=tuple(results), outputs=tuple(outputs), stage_seconds=clock.seconds,
                       machine=options.machine)
 
@@ -257,7 +340,12 @@ def _iso639_2(language: str) -> str:
 
 def options_from_settings(settings: Any, *, machine: str = "", nvenc_available: bool = False) -> PipelineOptions:
     """The pipeline's options out of ``aicut.config.Settings``."""
+    from aicut.forum.models import ForumAccount
+
+    account = ForumAccount(settings.secrets.forum_username, settings.secrets.forum_password)
     return PipelineOptions(
         work_dir=settings.worker.work_dir, fetch=settings.fetch, probe=settings.probe,
         transcribe=settings.transcribe, plan=settings.plan, render=settings.render, subtitles=settings.subtitles,
-        cover=settings.cover, font=settings.font, machine=machine, nvenc_available=nvenc_available)
+        cover=settings.cover, font=settings.font, machine=machine, nvenc_available=nvenc_available,
+        forum=ForumOptions(settings=settings.forum, account=account, cookie_file=settings.forum.cookie_file),
+        publish=settings.publish)

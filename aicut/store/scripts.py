@@ -23,7 +23,8 @@ end
 """
 
 # KEYS: task, ready, tasks, state:QUEUED, events, counters
-# ARGV: id, op, now_ms, created_ms, maxlen, attempt, origin, the whole record as a JSON object of strings (op included)
+# ARGV: id, op, now_ms, created_ms, maxlen, attempt, origin, the whole record as a JSON object of strings (op included),
+#       ready-at ms (the ready queue's score)
 # (One JSON argument instead of 40 field/value arguments: packing arguments is most of the client's cost.)
 CREATE = _HSET_JSON + """
 local h = KEYS[1]
@@ -32,7 +33,7 @@ if redis.call('EXISTS', h) == 1 then
   return 0
 end
 hset_json(h, ARGV[8])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*',

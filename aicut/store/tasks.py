@@ -170,9 +170,10 @@ class Store:
 
     # ---------------------------------------------------------------- tasks
 
-    async def create_task(self, rec: TaskRecord) -> bool:
-        """Create ``rec`` as QUEUED and ready now, unless a task with its id exists (then False and no change)."""
-        keys, args = self._create_call(rec, now_ms())
+    async def create_task(self, rec: TaskRecord, *, ready_at_ms: int | None = None) -> bool:
+        """Create ``rec`` as QUEUED and ready now (or at ``ready_at_ms``), unless a task with its id exists (then False
+        and no change)."""
+        keys, args = self._create_call(rec, now_ms(), ready_at_ms)
         return bool(await self._run("create_task", lambda: self._create(keys, args)))
 
     async def create_tasks(self, recs: Iterable[TaskRecord], *, batch: int = 1000) -> int:
@@ -402,7 +403,8 @@ class Store:
 
     # ---------------------------------------------------------------- internals
 
-    def _create_call(self, rec: TaskRecord, now: int) -> tuple[list[str], list[str]]:
+    def _create_call(self, rec: TaskRecord, now: int,
+                     ready_at_ms: int | None = None) -> tuple[list[str], list[str]]:
         created = rec.created_ms or now
         data = record_to_hash(rec)
         data.update(
@@ -420,7 +422,9 @@ class Store:
             self.keys.events,
             self.keys.counters,
         ]
-        args = [rec.id, data["op"], str(now), str(created), self._maxlen, data["attempt"], rec.origin, _json(data)]
+        ready = str(ready_at_ms if ready_at_ms is not None else now)
+        args = [rec.id, data["op"], str(now), str(created), self._maxlen, data["attempt"], rec.origin, _json(data),
+                ready]
         return keys, args
 
     def _transition_call(self, c: Transition, now: int, *, want_record: bool = True) -> tuple[list[str], list[str]]:

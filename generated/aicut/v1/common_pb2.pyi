@@ -186,7 +186,7 @@ class Output(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., path: _Optional[str] = ..., url: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("sources", "outputs", "stage_seconds", "machine")
+    __slots__ = ("sources", "outputs", "stage_seconds", "machine", "reply_url", "reply_note")
     class StageSecondsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -198,11 +198,15 @@ class TaskResult(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     STAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MACHINE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_URL_FIELD_NUMBER: _ClassVar[int]
+    REPLY_NOTE_FIELD_NUMBER: _ClassVar[int]
     sources: _containers.RepeatedCompositeFieldContainer[SourceResult]
     outputs: _containers.RepeatedCompositeFieldContainer[Output]
     stage_seconds: _containers.ScalarMap[str, float]
     machine: str
-    def __init__(self, sources: _Optional[_Iterable[_Union[SourceResult, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[Output, _Mapping]]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., machine: _Optional[str] = ...) -> None: ...
+    reply_url: str
+    reply_note: str
+    def __init__(self, sources: _Optional[_Iterable[_Union[SourceResult, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[Output, _Mapping]]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., machine: _Optional[str] = ..., reply_url: _Optional[str] = ..., reply_note: _Optional[str] = ...) -> None: ...
 
 class TaskAccepted(_message.Message):
     __slots__ = ("worker_id",)

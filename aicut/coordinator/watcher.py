@@ -1,0 +1,256 @@
+"""The forum watcher: polls the configured Discuz boards and turns each new video thread into exactly one task.
+
+Exactly once, across restarts: a thread's task id is derived from the forum host and its tid (``forum-<host>-<tid>``)
+and task creation is idempotent by id, so a thread seen twice — after a crash between creating its task and marking
+it seen, or by two coordinators — still has one task. The seen set only saves work.
+
+On the first start for a board (``forum.baseline``, default on) every thread already on it is marked seen and only
+threads that appear afterwards are processed, as the old system did. The watcher never dies: forum outages and
+refusals are retried with backoff and shown as ``last_error``; a configuration problem only the operator can fix
+(captcha on, wrong password, no credentials) backs off to the longest wait so it never becomes a storm of logins.
+
+The forum client is synchronous (requests); every call runs in a thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from aicut.config import Settings
+from aicut.coordinator.dispatcher import Dispatcher
+from aicut.errors import AicutError, ConfigError, ForumConfigError, ForumLoginError, ForumRefusedError
+from aicut.forum import parse
+from aicut.forum.models import ThreadPage, ThreadRow
+from aicut.forum.tasks import board_key, problem_of, task_from_request
+from aicut.store.tasks import Store
+
+logger = logging.getLogger(__name__)
+
+FLAG = "monitoring"                         # "1" / "0": the operator's switch, survives restarts
+FLAG_LAST_CHECK = "monitoring:last_check_ms"
+FLAG_LAST_ERROR = "monitoring:last_error"
+FLAG_BASELINE = "monitoring:baseline:"      # + board key: when that board's existing threads were marked seen
+MAX_BACKOFF_S = 300.0
+
+
+class ForumReader(Protocol):
+    """What the watcher needs of ``aicut.forum.client.ForumClient`` (a fake in unit tests)."""
+
+    def list_threads(self, fid: int) -> list[ThreadRow]: ...
+    def read_thread(self, tid: int) -> ThreadPage: ...
+    def thread_url(self, tid: int) -> str: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringState:
+    enabled: bool
+    last_check_unix_ms: int = 0
+    last_error: str = ""
+    detail: str = ""
+
+
+def retry_delay_s(failures: int, poll_s: float, exc: BaseException | None) -> float:
+    """How long to wait after ``failures`` failed checks in a row (0: a good check → the poll interval)."""
+    if failures <= 0:
+        return poll_s
+    if isinstance(exc, (ForumConfigError, ForumLoginError, ConfigError)):
+        return MAX_BACKOFF_S          # only the operator can fix it: never a storm of logins
+    return min(MAX_BACKOFF_S, max(poll_s, 1.0) * 2 ** min(failures, 10))
+
+
+def jittered(delay_s: float, jitter: float, rng: Callable[[], float] = random.random) -> float:
+    """``delay_s`` ± ``jitter`` (a fraction), so many coordinators or restarts do not poll in step."""
+    return max(0.05, delay_s * (1 + jitter * (2 * rng() - 1)))
+
+
+class ForumWatcher:
+    """Start/stop-able poller of the forum's boards; state in Redis flags so the switch survives a restart."""
+
+    def __init__(self, settings: Settings, store: Store, dispatcher: Dispatcher,
+                 client_factory: Callable[[], ForumReader] | None = None) -> None:
+        self.settings = settings
+        self.forum = settings.forum
+        self.store = store
+        self.dispatcher = dispatcher
+        self._factory = client_factory or self._default_client
+        self._client: ForumReader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.checks = 0                      # completed checks since start (tests and the bench wait on it)
+        self.taken = 0                       # threads turned into tasks since start
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Resume watching if the operator left it switched on."""
+        if await self.store.get_flag(FLAG, "0") == "1":
+            self._spawn()
+
+    async def close(self) -> None:
+        await self._stop_loop()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await asyncio.to_thread(client.close)
+
+    async def set_enabled(self, enabled: bool) -> tuple[MonitoringState, bool]:
+        """Switch watching on or off (persisted); returns the state and whether it changed."""
+        before = await self.store.get_flag(FLAG, "0") == "1"
+        if enabled != before:
+            await self.store.set_flag(FLAG, "1" if enabled else "0")
+            await self.store.append_event("monitoring", text="started" if enabled else "stopped")
+            logger.info("forum monitoring %s", "started" if enabled else "stopped")
+        if enabled:
+            self._spawn()
+            self._wake.set()                 # check now, not after a poll interval
+        else:
+            await self._stop_loop()
+        return await self.state(), enabled != before
+
+    async def state(self) -> MonitoringState:
+        on = await self.store.get_flag(FLAG, "0") == "1"
+        last = int(await self.store.get_flag(FLAG_LAST_CHECK, "0") or 0)
+        error = await self.store.get_flag(FLAG_LAST_ERROR, "")
+        where = self.forum.base_url or "no forum configured (machines.yaml forum.base_url)"
+        boards = ", ".join(str(b) for b in self.forum.boards)
+        detail = f"forum monitoring is {'on' if on else 'off'}: {where}" + (f" boards {boards}" if
+                                                                             self.forum.base_url else "")
+        return MonitoringState(enabled=on, last_check_unix_ms=last, last_error=error, detail=detail)
+
+    def _spawn(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="forum-watcher")
+
+    async def _stop_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    # ------------------------------------------------------------------ the loop
+    async def _loop(self) -> None:
+        failures = 0
+        while True:
+            self._wake.clear()
+            error: BaseException | None = None
+            try:
+                await self.check_once()
+                failures = 0
+                await self._record("")
+            except asyncio.CancelledError:
+                raise
+            except AicutError as exc:
+                failures, error = failures + 1, exc
+                logger.warning("forum check failed (%s): %s", exc.code, exc.message)
+                await self._record(exc.message)
+            except Exception as exc:     # noqa: BLE001 — the watcher must outlive any bug in one check
+                failures, error = failures + 1, exc
+                logger.exception("forum check failed unexpectedly")
+                await self._record(f"internal error: {type(exc).__name__}: {exc}")
+            delay = jittered(retry_delay_s(failures, self.forum.poll_interval_s, error), self.forum.poll_jitter)
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _record(self, error: str) -> None:
+        try:
+            await self.store.set_flag(FLAG_LAST_CHECK, str(int(time.time() * 1000)))
+            await self.store.set_flag(FLAG_LAST_ERROR, error)
+        except AicutError as exc:         # Redis away: the next check records again
+            logger.warning("could not record the forum check: %s", exc.message)
+
+    def _default_client(self) -> ForumReader:
+        if not self.forum.base_url:
+            raise ConfigError("forum monitoring is on but no forum is configured: set forum.base_url and "
+                              "forum.boards in machines.yaml")
+        secrets = self.settings.secrets
+        if not (secrets.forum_username and secrets.forum_password):
+            raise ConfigError("forum monitoring needs the forum account: set FORUM_USERNAME and FORUM_PASSWORD "
+                              "in .env")
+        from aicut.forum.client import ForumClient   # requests and lxml only where a forum is watched
+
+        cookies = Path(self.forum.cookie_file) if self.forum.cookie_file else \
+            self.settings.coordinator.data_dir / "forum-cookies.json"
+        return ForumClient(self.forum, secrets.forum_username, secrets.forum_password, cookie_file=cookies)
+
+    async def _reader(self) -> ForumReader:
+        if self._client is None:
+            self._client = await asyncio.to_thread(self._factory)
+        return self._client
+
+    # ------------------------------------------------------------------ one check
+    async def check_once(self) -> int:
+        """Look at every board once; returns how many new threads became tasks."""
+        client = await self._reader()
+        new = 0
+        for fid in self.forum.boards:
+            rows = await asyncio.to_thread(client.list_threads, fid)
+            key = board_key(self.forum.base_url, fid)
+            if not await self.store.get_flag(FLAG_BASELINE + key, ""):
+                if self.forum.baseline:
+                    await self.store.mark_seen(key, [str(r.tid) for r in rows])
+                    await self.store.append_event("monitoring", text=f"board {fid}: {len(rows)} existing thread(s) "
+                                                                     "marked as seen (baseline)")
+                    logger.info("board %d: %d existing thread(s) marked as seen (baseline)", fid, len(rows))
+                await self.store.set_flag(FLAG_BASELINE + key, str(int(time.time() * 1000)))
+                if self.forum.baseline:
+                    continue
+            # Oldest first, so tasks queue in the order members posted.
+            for row in sorted(rows, key=lambda r: (r.dateline, r.tid)):
+                if await self.store.is_seen(key, str(row.tid)):
+                    continue
+                new += await self._take(client, fid, key, row)
+        self.checks += 1
+        return new
+
+    async def _take(self, client: ForumReader, fid: int, key: str, row: ThreadRow) -> int:
+        """Turn one new thread into its task (or a recorded rejection); then mark it seen."""
+        try:
+            page = await asyncio.to_thread(client.read_thread, row.tid)
+        except ForumRefusedError as exc:   # deleted, moved out of reach, no permission: nothing to do, ever
+            await self.store.mark_seen(key, [str(row.tid)])
+            await self.store.append_event("monitoring", text=f"thread {row.tid} skipped: {exc.message}")
+            return 0
+        base = self.forum.base_url
+        request = parse.request_from_thread(page, base)
+        if not request.fid:
+            request = replace(request, fid=fid)
+        task = task_from_request(request, client.thread_url(row.tid), base)
+        problem = problem_of(request, self.forum)
+        if problem is None:
+            _rec, created = await self.dispatcher.submit(task, origin="forum")
+            text = f"thread {row.tid} → task {task.id}" + ("" if created else " (already known)")
+        else:
+            code, message = problem
+            _rec, created = await self.dispatcher.reject(task, code, message, origin="forum")
+            text = f"thread {row.tid} → task {task.id} not processed: {code}"
+            if created and self.forum.polite_replies:
+                await self._reply_problem(client, request.fid or fid, row.tid, task.id, code, message)
+        await self.store.mark_seen(key, [str(row.tid)])
+        await self.store.append_event("monitoring", task=task.id, text=text)
+        logger.info("%s", text)
+        self.taken += int(created)
+        return int(created)
+
+    async def _reply_problem(self, client: Any, fid: int, tid: int, task_id: str, code: str, detail: str) -> None:
+        from aicut.forum.publish import publish_problem
+
+        try:
+            outcome = await asyncio.to_thread(publish_problem, client, fid=fid, tid=tid, task_id=task_id, code=code,
+                                              detail=detail, settings=self.settings.publish)
+            note = "already answered" if getattr(outcome, "already", False) else "answered"
+            await self.store.append_event("monitoring", task=task_id, text=f"thread {tid}: member {note} ({code})")
+        except AicutError as exc:         # the task stays FAILED with its reason; the operator sees both
+            logger.warning("thread %d: could not post the reply about %s: %s", tid, code, exc.message)
+            await self.store.append_event("monitoring", task=task_id,
+                                          text=f"thread {tid}: reply about {code} failed: {exc.message}")
