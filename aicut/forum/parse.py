@@ -263,14 +263,22 @@ def _thread_meta(doc: etree._Element, html: str) -> tuple[int, int, str]:
     fid = int(m.group(1)) if m else 0
     category = ""
     subject = doc.get_element_by_id("thread_subject", None)
-    h1 = subject.getparent() if subject is not None else None
-    if h1 is not None:
-        for a in h1.iter("a"):
+    heading = subject.getparent() if subject is not None else None
+    if heading is not None:
+        for a in heading.iter("a"):
             href = a.get("href") or ""
-            if "typeid=" in href or a.getnext() is subject:
-                category = _norm(a.text_content()).strip("[]【】 ")
+            if "typeid=" in href:
+                category = _norm(a.text_content()).strip("[]【】# ")
                 fid = fid or (_fid_from_url(href) or 0)
                 break
+        if not category:   # types not listable: the name is plain text "[NAME]" before the subject
+            before = [heading.text or ""]
+            for child in heading:
+                if child is subject:
+                    break
+                before.append(child.tail or "")
+            m = re.search(r"\[([^\[\]]+)\]", "".join(before))
+            category = _norm(m.group(1)) if m else ""
     if not fid:
         breadcrumb = doc.get_element_by_id("pt", None)
         for scope in ([breadcrumb] if breadcrumb is not None else []) + [doc]:

@@ -58,7 +58,9 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 
 # Elements whose text is machinery, not what the member wrote.
 _DROP_TAGS = frozenset({"script", "style", "ignore_js_op", "a", "noscript", "iframe", "object", "embed"})
-_DROP_CLASSES = frozenset({"tip", "media", "media_tips", "tattl", "attach_nopermission", "pstatus", "xg1", "tip_c"})
+_DROP_CLASSES = frozenset({"tip", "media", "media_tips", "tattl", "attach_nopermission", "pstatus", "xg1", "tip_c",
+                           "locked", "jammer", "a_pr", "a_pt", "a_pb"})   # a_*: ad slots in the cell
+_HIDDEN = re.compile(r"display\s*:\s*none", re.I)
 _BLOCK_TAGS = frozenset({"p", "div", "li", "ul", "ol", "tr", "table", "blockquote", "h1", "h2", "h3", "h4", "h5",
                          "h6", "dl", "dt", "dd", "hr", "pre", "tbody"})
 
@@ -166,8 +168,9 @@ def _bare_urls(text: str) -> Iterator[str]:
 
 def _walk_sources(el: etree._Element, base_url: str, in_link: bool = False) -> Iterator[MediaLink | None]:
     """Sources in document order; bare URLs only from text outside links and scripts."""
-    tag = el.tag if isinstance(el.tag, str) else ""
-    tag = tag.lower()
+    if not isinstance(el.tag, str):      # comments and processing instructions; their tails are the parent's
+        return
+    tag = el.tag.lower()
     if tag == "a" and el.get("href"):
         yield media_link(el.get("href", ""), el.text_content(), base_url)
     elif tag == "script":
@@ -221,8 +224,8 @@ def _text_parts(el: etree._Element, out: list[str]) -> None:
     tag = el.tag.lower() if isinstance(el.tag, str) else ""
     if tag == "br":
         out.append("\n")
-    elif tag not in _DROP_TAGS and not (_classes(el) & _DROP_CLASSES) and not (
-            tag == "span" and (el.get("id") or "").startswith("attach_")) and tag:
+    elif tag and tag not in _DROP_TAGS and not (_classes(el) & _DROP_CLASSES) and not _HIDDEN.search(
+            el.get("style") or "") and not (tag == "span" and (el.get("id") or "").startswith("attach_")):
         block = tag in _BLOCK_TAGS
         if block:
             out.append("\n")

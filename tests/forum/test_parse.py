@@ -311,14 +311,18 @@ def _sources(html: str, base: str = BASE) -> list[tuple[str, str, str]]:
     ('<a href="https://x.example/%E5%8F%A3%E6%92%AD.mp4">点这里</a>',
      [("https://x.example/%E5%8F%A3%E6%92%AD.mp4", "口播.mp4", "video")]),
     # GBK percent-encoding from an old site
-    ('<a href="https://x.example/%BF%DA%B2%A5.mp4">下载</a>', [("https://x.example/%BF%DA%B2%A5.mp4", "口播.mp4", "video")]),
+    ('<a href="https://x.example/%BF%DA%B2%A5.mp4">下载</a>',
+     [("https://x.example/%BF%DA%B2%A5.mp4", "口播.mp4", "video")]),
     # query kept in the URL, not in the name; &amp; decoded
-    ('<a href="https://b.cos.ap-shanghai.myqcloud.com/x/y.MP4?sign=a%3Db&amp;t=1">https://b.cos.ap-shanghai.myqcloud.com/x/y.MP4?sign=a%3Db&amp;t=1</a>',
+    ('<a href="https://b.cos.ap-shanghai.myqcloud.com/x/y.MP4?sign=a%3Db&amp;t=1">'
+     'https://b.cos.ap-shanghai.myqcloud.com/x/y.MP4?sign=a%3Db&amp;t=1</a>',
      [("https://b.cos.ap-shanghai.myqcloud.com/x/y.MP4?sign=a%3Db&t=1", "y.MP4", "video")]),
     # double-escaped &amp;amp; in the source still yields a usable URL
-    ('<a href="https://x.example/v.mp4?a=1&amp;amp;b=2">v</a>', [("https://x.example/v.mp4?a=1&b=2", "v.mp4", "video")]),
+    ('<a href="https://x.example/v.mp4?a=1&amp;amp;b=2">v</a>',
+     [("https://x.example/v.mp4?a=1&b=2", "v.mp4", "video")]),
     # Discuz's shortened text of a long bare [url] is not a name
-    ('<a href="https://x.example/0123456789/0123456789/0123456789/long-name.mkv">https://x.example/0123456789/01 ... 789/long-name.mkv</a>',
+    ('<a href="https://x.example/0123456789/0123456789/0123456789/long-name.mkv">'
+     'https://x.example/0123456789/01 ... 789/long-name.mkv</a>',
      [("https://x.example/0123456789/0123456789/0123456789/long-name.mkv", "long-name.mkv", "video")]),
     # relative links become absolute
     ('<a href="data/attachment/forum/a.mov">a.mov</a>', [(BASE + "data/attachment/forum/a.mov", "a.mov", "video")]),
@@ -327,7 +331,8 @@ def _sources(html: str, base: str = BASE) -> list[tuple[str, str, str]]:
      '<a href="https://x.example/page.html">page.html</a> <a href="javascript:;">a.mp4</a>',
      [("https://x.example/a.mp4", "一.mp4", "video")]),
     # audio kinds; a name with an unknown extension falls back to the URL path's
-    ('<a href="https://x.example/v.amr">语音</a><a href="https://x.example/t.opus">t.opus</a><a href="https://x.example/m.ts">m.bin</a>',
+    ('<a href="https://x.example/v.amr">语音</a><a href="https://x.example/t.opus">t.opus</a>'
+     '<a href="https://x.example/m.ts">m.bin</a>',
      [("https://x.example/v.amr", "v.amr", "audio"), ("https://x.example/t.opus", "t.opus", "audio"),
       ("https://x.example/m.ts", "m.bin", "video")]),
     # HLS playlists are video
@@ -345,9 +350,11 @@ def _sources(html: str, base: str = BASE) -> list[tuple[str, str, str]]:
     ('<video src="https://x.example/p.webm"></video><audio controls><source src="https://x.example/s.flac"></audio>',
      [("https://x.example/p.webm", "p.webm", "video"), ("https://x.example/s.flac", "s.flac", "audio")]),
     # mobile [media]
-    ('<a class="media" href="https://x.example/m.mp4">https://x.example/m.mp4</a>', [("https://x.example/m.mp4", "m.mp4", "video")]),
+    ('<a class="media" href="https://x.example/m.mp4">https://x.example/m.mp4</a>',
+     [("https://x.example/m.mp4", "m.mp4", "video")]),
     # bare URLs stop at CJK punctuation, quotes, '<' and whitespace, and lose trailing ASCII punctuation
-    ('看 https://x.example/a.mp4。再看“https://x.example/b.mov”和 https://x.example/c.avi, 以及(https://x.example/d.flv)<br>'
+    ('看 https://x.example/a.mp4。再看“https://x.example/b.mov”和 https://x.example/c.avi, '
+     '以及(https://x.example/d.flv)<br>'
      'https://x.example/e.wmv<br>https://x.example/f.3gp！',
      [("https://x.example/a.mp4", "a.mp4", "video"), ("https://x.example/b.mov", "b.mov", "video"),
       ("https://x.example/c.avi", "c.avi", "video"), ("https://x.example/d.flv", "d.flv", "video"),
@@ -474,3 +481,22 @@ def test_formhash_of_sample_pages() -> None:
 ])
 def test_parse_date(text: str, offset: float, expected: int) -> None:
     assert parse_date(text, offset) == expected
+
+
+def test_thread_category_as_plain_text_and_sort_links_ignored() -> None:
+    html = read("thread_request.html").replace(
+        '<a href="forum.php?mod=forumdisplay&amp;fid=2&amp;filter=typeid&amp;typeid=1">[口播剪辑]</a>',
+        '[口播剪辑]\n<a href="forum.php?mod=forumdisplay&amp;fid=2&amp;filter=sortid&amp;sortid=3">[剪辑需求]</a>')
+    assert thread_html(html).category == "口播剪辑"
+    html = read("thread_request.html").replace(
+        '<a href="forum.php?mod=forumdisplay&amp;fid=2&amp;filter=typeid&amp;typeid=1">[口播剪辑]</a>',
+        '<a href="forum.php?mod=forumdisplay&amp;fid=2&amp;filter=sortid&amp;sortid=3">[剪辑需求]</a>')
+    assert thread_html(html).category == ""
+
+
+def test_hidden_and_commented_content_is_not_the_request() -> None:
+    html = ('正文<!-- https://x.example/old.mp4 --><font class="jammer">a7 Kz</font>'
+            '<span style="display:none">q1 W</span>'
+            '<br /><div class="locked">游客，如果您要查看本帖隐藏内容请回复</div>')
+    assert _sources(html) == []
+    assert post_text.core_text(post_text.visible_text(html)) == "正文"
