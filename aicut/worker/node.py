@@ -28,6 +28,7 @@ from aicut.models import Task, TaskState, WorkerState
 from aicut.pipeline.task import options_from_settings
 from aicut.worker.capabilities import Capabilities, Resources, sample_resources
 from aicut.worker.outbox import Outbox
+from aicut.worker.pool import TaskPool
 from aicut.worker.runner import Outcome, TaskProcess
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
@@ -107,6 +108,9 @@ class WorkerNode:
         self._resource_loop: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        # One long-lived task process per slot, the speech model loaded once in each.
+        self.pool = TaskPool(self.ws.slots, self._warm_order(), prewarm=self.ws.prewarm,
+                             on_trouble=lambda _reason: self._check_serving())
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -114,8 +118,9 @@ class WorkerNode:
         if loaded:
             logger.info("worker %s: %d unacknowledged task event(s) from the last run will be sent again",
                         self.worker_id, loaded)
-        self._check_disk()
+        self._check_serving()
         self._resource_loop = asyncio.create_task(self._watch_resources(), name="worker-resources")
+        await self.pool.start()
 
     async def drain(self, timeout_s: float, hurry: asyncio.Event | None = None) -> tuple[int, int]:
         """Stop taking tasks, let running ones finish for ``timeout_s`` (or until ``hurry`` is set), then hand the
@@ -144,6 +149,7 @@ class WorkerNode:
             self._resource_loop.cancel()
         for r in list(self.running.values()):
             await self._stop(r, "the worker is closing", True)
+        await self.pool.close()
         for sub in list(self.subscribers):
             sub.push(None)
 
@@ -165,7 +171,7 @@ class WorkerNode:
             raise WorkerFullError(f"worker {self.worker_id} is full: {len(self.running)} of {self.ws.slots} slot(s) "
                                   "busy; try another worker or later")
         # From here to the first await nothing else runs, so the slot is ours.
-        process = TaskProcess(self._job(task), lambda s, p, d: self._progress(task.id, s, p, d))
+        process = TaskProcess(self._job(task), lambda s, p, d: self._progress(task.id, s, p, d), self.pool)
         run = Running(task=task, task_pb=wire.task_to_pb(task), process=process, started_ms=int(time.time() * 1000))
         self.running[task.id] = run
         self._idle.clear()
@@ -228,11 +234,18 @@ class WorkerNode:
             slots_busy=len(self.running)))
 
     # ----------------------------------------------------------------- internals
-    def _job(self, task: Task) -> dict[str, Any]:
+    def _options(self) -> str:
         options = options_from_settings(self.settings, machine=self.worker_id,
                                         nvenc_available=self.capabilities.nvenc)
+        return base64.b64encode(pickle.dumps(options)).decode()
+
+    def _job(self, task: Task) -> dict[str, Any]:
         return {"task": json_format.MessageToDict(wire.task_to_pb(task)), "log_level": self.settings.log_level,
-                "options": base64.b64encode(pickle.dumps(options)).decode()}
+                "options": self._options()}
+
+    def _warm_order(self) -> dict[str, Any]:
+        """What a fresh task process loads before its first task: the speech model these settings name."""
+        return {"op": "warm", "log_level": self.settings.log_level, "options": self._options()}
 
     def _broadcast(self, msg: wpb.StatusStreamMessage) -> None:
         for sub in list(self.subscribers):
@@ -322,16 +335,18 @@ class WorkerNode:
             self._idle.set()
         self._changed()
 
-    def _check_disk(self) -> None:
+    def _check_serving(self) -> None:
+        """NOT_SERVING while the disk is under its floor or task processes cannot be kept alive; else SERVING."""
         free, floor = self.resources.disk_free_bytes, self.ws.min_free_disk_bytes
-        if free < floor and self.state is WorkerState.SERVING:
-            self._set_state(WorkerState.NOT_SERVING, f"free disk {free / 1e9:.1f} GB under the {floor / 1e9:.1f} GB "
-                                                     f"floor at {self.ws.work_dir}; free some space")
-        elif free >= floor and self.state is WorkerState.NOT_SERVING:
+        problem = (f"free disk {free / 1e9:.1f} GB under the {floor / 1e9:.1f} GB floor at {self.ws.work_dir}; "
+                   "free some space") if free < floor else self.pool.trouble
+        if problem and self.state in (WorkerState.SERVING, WorkerState.NOT_SERVING):
+            self._set_state(WorkerState.NOT_SERVING, problem)
+        elif not problem and self.state is WorkerState.NOT_SERVING:
             self._set_state(WorkerState.SERVING, "")
 
     async def _watch_resources(self) -> None:
         while True:
             await asyncio.sleep(self.ws.resource_interval_s)
             self.resources = await asyncio.to_thread(sample_resources, self.ws.work_dir)
-            self._check_disk()
+            self._check_serving()

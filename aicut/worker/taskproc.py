@@ -1,68 +1,258 @@
-"""The body of a task process (see ``aicut.worker.runner``): job JSON on stdin, one JSON line per event on stdout.
+"""The body of a task process (see ``aicut.worker.pool`` and ``aicut.worker.runner``): JSON lines in, JSON lines out.
 
-Progress goes out at most ten times a second (every stage change at once); the last line is the result or the
-failure with its code and whether a retry can help.
+``python -m aicut.worker.taskproc --serve --parent PID`` is a long-lived process that runs one job after another.
+Lines it reads on stdin:
+
+- ``{"op": "warm", "options": …}`` — load the speech model for these pipeline options in the background, so the
+  first task does not wait for it (and fonts are looked up meanwhile);
+- ``{"op": "run", "task": …, "options": …, "log_level": …}`` — run one task; the next job comes after its last line;
+- end of input — exit.
+
+Lines it writes on stdout: ``{"event": "ready"}`` once the pipeline is imported; ``{"event": "warm", "ok": …}``
+when a model load ends; per job, progress at most ten times a second (every stage change at once) and then one
+``succeeded`` or ``failed`` line with the error's code and whether a retry can help.
+
+Without ``--serve`` it runs the one job on stdin and exits (the old one-process-per-task form).
+
+Speech models are kept per process, keyed by their options (at most one: a task with other options replaces it).
+The process dies with its worker: ``PR_SET_PDEATHSIG`` on Linux, a parent check elsewhere, and end of input.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import ctypes
 import json
 import logging
+import os
 import pickle
 import sys
+import threading
 import time
-from typing import Any
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import IO, Any
 
 from google.protobuf import json_format
 
 from aicut import wire
 from aicut.errors import AicutError
 from aicut.pipeline.task import PipelineOptions, run_task
+from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
 from generated.aicut.v1 import common_pb2 as pb
 
 logger = logging.getLogger("aicut.task")
 
+_PR_SET_PDEATHSIG = 1
+_out: IO[str] = sys.stdout
+_out_lock = threading.Lock()
+
 
 def _emit(msg: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(msg, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    with _out_lock:  # the model-loading thread writes too
+        _out.write(json.dumps(msg, ensure_ascii=False) + "\n")
+        _out.flush()
 
 
-def main() -> int:
-    job = json.loads(sys.stdin.readline())
+def _own_stdout() -> None:
+    """Keep the real stdout for events; anything else printing (a native library, a stray print) goes to stderr."""
+    global _out
+    _out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when the worker that started it ends, even by kill -9."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:  # SIGKILL
+            logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    if parent and os.getppid() != parent:  # the worker died before the line above took effect
+        os._exit(0)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _configure_logging(level: str, label: str) -> None:
+    fmt = logging.Formatter(f"%(asctime)s %(levelname)s {label} %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler(sys.stderr))
+    for handler in root.handlers:
+        handler.setFormatter(fmt)
+    root.setLevel(level or "INFO")
+
+
+class Models:
+    """Speech models loaded in this process, keyed by their options; the latest key replaces the one before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: TranscribeOptions | None = None
+        self._future: Future[Transcriber] | None = None
+        self.loads = 0
+        self.load_s = 0.0
+
+    def get(self, options: TranscribeOptions) -> Future[Transcriber]:
+        """The model for ``options``: loaded, loading, or starting to load now in a background thread."""
+        with self._lock:
+            fut = self._future
+            if fut is not None and self._key == options and not (fut.done() and fut.exception() is not None):
+                return fut
+            fut = Future()
+            self._key, self._future = options, fut
+            self.loads += 1
+        threading.Thread(target=self._load, args=(options, fut), daemon=True, name="speech-model").start()
+        return fut
+
+    def _load(self, options: TranscribeOptions, fut: Future[Transcriber]) -> None:
+        t0 = time.monotonic()
+        try:
+            model = Transcriber(options)
+        except BaseException as exc:  # handed to whichever task needs the model; the process lives on
+            self.load_s = time.monotonic() - t0
+            fut.set_exception(exc)
+            return
+        self.load_s = time.monotonic() - t0
+        fut.set_result(model)
+
+
+class PendingModel:
+    """Stands in for a Transcriber while it loads: fetch and probe run meanwhile; ``transcribe`` waits for it."""
+
+    def __init__(self, future: Future[Transcriber]) -> None:
+        self.future = future
+
+    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+        return self.future.result().transcribe(*args, **kwargs)
+
+
+def warm(msg: dict[str, Any], models: Models) -> None:
+    """Start loading the speech model (and look up the CJK font) for the options in ``msg``; reports when done."""
+    options: PipelineOptions = pickle.loads(base64.b64decode(msg["options"]))
+    fut = models.get(options.transcribe)
+
+    def done(f: Future[Transcriber]) -> None:
+        exc = f.exception()
+        _emit({"event": "warm", "ok": exc is None, "seconds": round(models.load_s, 3),
+               "message": "" if exc is None else getattr(exc, "message", str(exc))})
+        if exc is not None:
+            logger.warning("speech model not loaded ahead of tasks: %s", getattr(exc, "message", exc))
+        _warm_font(options.font)
+
+    fut.add_done_callback(done)
+
+
+def _warm_font(configured: str) -> None:
+    from aicut.pipeline.fonts import find_cjk_font  # cached per process; covers and burned-in subtitles need it
+
+    try:
+        find_cjk_font(configured)
+    except AicutError as exc:
+        logger.debug("no CJK font yet: %s", exc.message)
+
+
+@dataclass(slots=True)
+class _JobState:
+    model_was_ready: bool
+    stage: str = ""
+    last: float = 0.0
+    waited: float | None = None  # seconds the task waited for the speech model; None before the transcribe stage
+
+
+def run_job(job: dict[str, Any], models: Models, number: int) -> None:
+    """Run one task and print its progress and outcome; never raises for the task's own failures."""
     task = wire.task_from_pb(json_format.ParseDict(job["task"], pb.Task()))
-    logging.basicConfig(level=job.get("log_level", "INFO"), stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s task {task.id}#{task.attempt} %(name)s: %(message)s")
+    _configure_logging(job.get("log_level", "INFO"), f"task {task.id}#{task.attempt}")
     # Pickled by our own parent process (the worker) over a pipe: the options are frozen dataclasses.
     options: PipelineOptions = pickle.loads(base64.b64decode(job["options"]))
-    stage = ""
-    last = 0.0
+    model = models.get(options.transcribe)  # loads while fetch and probe run, unless it is loaded already
+    state = _JobState(model_was_ready=model.done() and model.exception() is None)
 
-    def report(new_stage: str, percent: float, detail: str = "") -> None:
-        nonlocal stage, last
+    def report(stage: str, percent: float, detail: str = "") -> None:
+        if stage == "transcribe" and state.waited is None:
+            state.waited = _await_model(model, state.model_was_ready, models, number, percent)
         now = time.monotonic()
         # Progress at most ten times a second, but every stage change at once.
-        if new_stage == stage and now - last < 0.1 and percent < 100:
+        if stage == state.stage and now - state.last < 0.1 and percent < 100:
             return
-        stage, last = new_stage, now
+        state.stage, state.last = stage, now
         _emit({"event": "progress", "stage": stage, "percent": round(percent, 2), "detail": detail})
 
     try:
-        result = run_task(task, options, report)
+        result = run_task(task, options, report, transcriber=PendingModel(model))  # type: ignore[arg-type]
     except AicutError as exc:
-        logger.warning("failed in %s: %s", stage, exc.message)
+        logger.warning("failed in %s: %s", state.stage, exc.message)
         _emit({"event": "failed", "code": exc.code, "message": exc.message, "retryable": exc.retryable,
-               "stage": stage})
-        return 0
+               "stage": state.stage})
+        return
     except Exception as exc:  # a bug, not bad input: report it and let the coordinator's retry policy decide
-        logger.exception("unexpected error in %s", stage)
-        _emit({"event": "failed", "code": "INTERNAL", "retryable": True, "stage": stage,
-               "message": f"internal error in {stage or 'the task'}: {type(exc).__name__}: {exc}"})
-        return 0
+        logger.exception("unexpected error in %s", state.stage)
+        _emit({"event": "failed", "code": "INTERNAL", "retryable": True, "stage": state.stage,
+               "message": f"internal error in {state.stage or 'the task'}: {type(exc).__name__}: {exc}"})
+        return
+    if state.waited is not None:
+        result.stage_seconds["model_load"] = state.waited
     _emit({"event": "succeeded", "result": json_format.MessageToDict(wire.result_to_pb(result))})
-    return 0
+
+
+def _await_model(model: Future[Transcriber], was_ready: bool, models: Models, number: int,
+                 percent: float) -> float:
+    """Wait for the speech model before the transcribe stage's clock starts; says on the progress line how it went.
+    Returns the seconds waited (0.0 when it was loaded before this task came)."""
+    if was_ready:
+        detail = f"speech model already loaded (task {number} in this process)"
+        waited = 0.0
+    else:
+        t0 = time.monotonic()
+        try:
+            model.result()
+        except BaseException:  # noqa: BLE001 — the transcribe stage raises it with its stage name
+            pass
+        waited = round(time.monotonic() - t0, 3)
+        detail = f"speech model loaded in {models.load_s:.1f}s (this task waited {waited:.1f}s for it)"
+    _emit({"event": "progress", "stage": "transcribe", "percent": round(percent, 2), "detail": detail})
+    return waited
+
+
+def serve(parent: int) -> None:
+    """Run jobs from stdin until it ends."""
+    _die_with_parent(parent)
+    _configure_logging("INFO", f"task process {os.getpid()}")
+    models = Models()
+    _emit({"event": "ready", "pid": os.getpid()})
+    number = 0
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg.get("op") == "warm":
+            _configure_logging(msg.get("log_level", "INFO"), f"task process {os.getpid()}")
+            warm(msg, models)
+        else:
+            number += 1
+            run_job(msg, models, number)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m aicut.worker.taskproc")
+    parser.add_argument("--serve", action="store_true", help="run jobs one after another until stdin ends")
+    parser.add_argument("--parent", type=int, default=0, help="the worker's pid: exit when it is gone")
+    args = parser.parse_args(argv)
+    _own_stdout()
+    if args.serve:
+        serve(args.parent)
+    else:
+        run_job(json.loads(sys.stdin.readline()), Models(), 1)
+    _out.flush()
+    os._exit(0)  # no interpreter teardown under a model-loading thread
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
