@@ -106,6 +106,17 @@ def test_login_needs_no_formhash_but_a_wrong_one_is_tainting(forum: DiscuzServer
         assert TAINTING in s.get(forum.url + "forum.php?mod=forumdisplay&fid=2&x=<script>").text
 
 
+def test_logout_needs_the_formhash(forum: DiscuzServer) -> None:
+    with requests.Session() as s:
+        login(s, forum.url)
+        s.get(forum.url + "member.php?mod=logging&action=logout")
+        assert 'class="vwmy"' in s.get(forum.url + "forum.php").text
+        link = re.search(r'href="(member.php\?mod=logging&amp;action=logout&amp;formhash=\w+)"',
+                         s.get(forum.url + "forum.php").text).group(1)  # type: ignore[union-attr]
+        assert "您已退出站点" in s.get(forum.url + link.replace("&amp;", "&")).text
+        assert 'class="vwmy"' not in s.get(forum.url + "forum.php").text
+
+
 def test_login_invalid_counts_down_then_strikes(forum: DiscuzServer) -> None:
     with requests.Session() as s:
         texts = [login(s, forum.url, password="wrong").json()["message"] for _ in range(6)]
@@ -332,8 +343,10 @@ def test_mobile_login_v3_and_the_x35_v4_bug(forum: DiscuzServer) -> None:
     with make(version="X3.4") as old, requests.Session() as s:
         v4 = s.post(old.url + path.format(4), data={"username": "aicut", "password": "botpass123"}).json()
         assert v4["Message"]["messageval"] == "login_succeed"
+        old.create_thread(username="alice", subject="t", message="no message field in X3.4")
         env = s.get(old.url + "api/mobile/index.php?version=4&module=forumdisplay&fid=2").json()
         assert env["Variables"]["member_username"] == "aicut"
+        assert "message" not in env["Variables"]["forum_threadlist"][0]
 
 
 # --- uploads -------------------------------------------------------------------------------------------------------
@@ -356,6 +369,11 @@ def test_swfupload_attachment_bound_by_reply(forum: DiscuzServer) -> None:
         data = s.get(forum.url + href.group(1).replace("&amp;", "&"))
         assert data.content == b"MP4DATA" * 10
         assert s.get(forum.url + f"forum.php?mod=attachment&aid={aid}", headers={"Range": "bytes=0-2"}).content == b"MP4"
+        # an upload placed with [attach] but not bound with attachnew[...] shows nothing
+        other = s.post(up, data={"uid": uid, "hash": hash_}, files={"Filedata": ("b.mp4", b"B" * 20)}).text
+        aid2 = other.split("|")[2]
+        reply(s, forum.url, tid, f"unbound one [attach]{aid2}[/attach]")
+        assert "b.mp4" not in s.get(forum.url + f"forum.php?mod=viewthread&tid={tid}").text
     assert forum.snapshot()["attachments"][0]["description"] == "cut"
 
 

@@ -165,8 +165,8 @@ class Ctx:
 
 
 def _decode_pairs(raw: bytes | str, charset: str) -> dict[str, str]:
-    if isinstance(raw, bytes):
-        raw = raw.decode("latin-1")
+    if isinstance(raw, bytes):  # stray raw bytes are taken as the site charset, like PHP does
+        raw = "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
     out: dict[str, str] = {}
     for key, value in parse_qsl(raw, keep_blank_values=True, encoding=charset, errors="replace"):
         out[key] = value

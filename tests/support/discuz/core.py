@@ -118,9 +118,9 @@ def _bind(ctx: Ctx, post: Post) -> None:
             descriptions.setdefault(int(m.group(1)), "")
             if key.endswith("[description]"):
                 descriptions[int(m.group(1))] = value
-    aids = sorted(set(descriptions) | {int(a) for a in re.findall(r"\[attach\](\d+)\[/attach\]", post.message)})
     assert ctx.user is not None
-    ctx.forum.state.bind_attachments(post, ctx.user.uid, aids, descriptions)
+    # only attachnew[AID][...] binds an upload; a bare [attach]AID[/attach] without it renders as nothing
+    ctx.forum.state.bind_attachments(post, ctx.user.uid, sorted(descriptions), descriptions)
 
 
 def reply(ctx: Ctx, tid: int) -> Outcome | None:

@@ -146,8 +146,10 @@ def member_php(ctx: Ctx) -> web.Response:
         return showmessage(ctx, "undefined_action")
     action = ctx.gp.get("action", "")
     if action == "logout":
-        ctx.set_cookie("auth", "", -1)
-        ctx.user = None
+        # logging_ctl::on_logout: without the right formhash it only says so (and offers one); with it, logs out
+        if ctx.gp.get("formhash") == ctx.formhash() and ctx.user is not None:
+            ctx.set_cookie("auth", "", -1)
+            ctx.user = None
         return showmessage(ctx, "logout_succeed", "forum.php", {"formhash": ctx.formhash(), "ucsynlogout": ""})
     if action != "login":
         return showmessage(ctx, "undefined_action")

@@ -71,7 +71,13 @@ class Forum:
         if bad:
             raise ValueError(f"not changeable at run time: {sorted(bad)}")
         for key, value in changes.items():
+            current = getattr(self.config, key)
+            if isinstance(current, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            elif isinstance(current, int):
+                value = int(value)
             setattr(self.config, key, value)
+        self.config.__post_init__()
         return {k: getattr(self.config, k) for k in ForumConfig.RUNTIME_KEYS}
 
     def fail_next(self, count: int, *, status: int = 502, hang: float = 0.0) -> None:
