@@ -197,7 +197,7 @@ class DiscuzServer:
 
     async def start_async(self) -> str:
         """Start on the running loop (used by the CLI); returns the base URL."""
-        self._runner = web.AppRunner(build_app(self.forum), access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(build_app(self.forum), access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
