@@ -175,8 +175,9 @@ def test_wrong_password_is_a_login_error_without_a_storm(make_server: Any, tmp_p
     assert client.login_attempts == attempts(server)
 
 
-def test_a_frozen_account_is_a_config_error(make_server: Any, tmp_path: Path) -> None:
-    server = make_server(mobile_api=False)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_frozen_account_is_a_config_error(make_server: Any, tmp_path: Path, mode: str) -> None:
+    server = mode_server(make_server, mode)
     server.config.account(username=BOT).frozen = True  # type: ignore[union-attr]
     client = client_for(server, tmp_path)
     with pytest.raises(ForumConfigError) as info:
@@ -296,7 +297,9 @@ def test_reply_outcomes(make_server: Any, tmp_path: Path, mode: str) -> None:
     assert attempts(server) == 1
 
 
-def test_a_stale_formhash_is_refetched_once(server: DiscuzServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stale_formhash_is_refetched_once(make_server: Any, tmp_path: Path, mode: str) -> None:
+    server = mode_server(make_server, mode)
     tid = server.create_thread(username="alice", subject="s", message="the request itself").tid
     client = client_for(server, tmp_path)
     client.login()
@@ -317,6 +320,8 @@ def test_attachment_upload_and_reply_binding(make_server: Any, tmp_path: Path, m
     attachment = next(a for a in server.snapshot()["attachments"] if a["aid"] == aid)
     assert attachment["pid"] == result.pid and attachment["size"] == video.stat().st_size
     assert attachment["filename"] == "口播_cut.mp4"
+    got = client.download(f"forum.php?mod=attachment&aid={aid}", tmp_path / "dl" / "back.mp4")
+    assert got.read_bytes() == video.read_bytes()
 
 
 def test_plugin_upload_and_download(server: DiscuzServer, tmp_path: Path) -> None:
