@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from aicut.errors import ForumFloodError
+from aicut.errors import ForumError, ForumFloodError
 from aicut.forum.models import Post, PublishSettings, ReplyResult
 from aicut.forum.publishers import (
     AttachmentPublisher, DirectoryPublisher, OutputFile, PluginPublisher, PublishedFile, Publisher, make_publisher,
@@ -69,10 +69,22 @@ class PublishOutcome:
 
 def find_reply(client: ReplyClient, tid: int, task_id: str) -> Post | None:
     """Our own post in thread ``tid`` carrying the marker of ``task_id``, or None."""
-    for post in client.posts_by(tid, client.uid):
+    for post in client.posts_by(tid, own_uid(client)):
         if find_marker(post.message_html, task_id):
             return post
     return None
+
+
+def own_uid(client: ReplyClient) -> int:
+    """The account's uid, logging in first when the client has not yet (uid 0 would read everyone's posts)."""
+    if not client.uid:
+        login = getattr(client, "login", None)
+        if callable(login):
+            login()
+    if not client.uid:
+        raise ForumError("cannot tell which posts in the thread are ours (the forum client knows no uid); not "
+                         "replying blind", code="FORUM_LOGIN", retryable=True)
+    return client.uid
 
 
 def reply_once(client: ReplyClient, fid: int, tid: int, task_id: str, message: str, *,

@@ -8,27 +8,31 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+import requests
 
 from aicut.errors import ConfigError, ForumError, ForumFloodError, ForumRefusedError
-from aicut.forum.models import Post, PublishSettings, ReplyResult
+from aicut.forum.models import ForumSettings, Post, PublishSettings, ReplyResult
 from aicut.forum.publish import (
     AttachmentPublisher, DirectoryPublisher, PluginPublisher, PublishedFile, ReplyOutcome, find_marker,
     make_publisher, marker, pad_message, publish_problem, publish_result, reply_once,
 )
 from aicut.forum import protocol
+from aicut.forum.client import ForumClient
 from aicut.forum.publishers import plugin_answer, public_names, select_outputs, task_folder, transient_plugin_error
 from aicut.forum.replies import (
     DEFAULT_TEMPLATES, REASON_LABELS, bbcode_url, clock, compose_problem_reply, compose_result_reply, machine_label,
     marker_id, message_bytes, public_text, with_marker,
 )
 from aicut.models import Output
+from tests.support.discuz import DiscuzServer, ForumConfig
 
 TASK = "forum-bbs.example.com-123"
 SETTINGS = PublishSettings(flood_wait_s=16.0, flood_retries=3)
@@ -447,3 +451,161 @@ def test_publish_problem_replies_once() -> None:
     out = publish_problem(fake, fid=2, tid=9, task_id=TASK, code="NO_SOURCE", detail="", settings=SETTINGS)
     assert out.pid == 100 and "没有找到视频" in fake.sent[0][0]
     assert publish_problem(fake, fid=2, tid=9, task_id=TASK, code="NO_SOURCE", settings=SETTINGS).already
+
+
+def test_a_client_that_has_not_logged_in_yet_logs_in_before_looking_for_our_posts() -> None:
+    fake = FakeForum(uid=0)
+    fake.login = lambda: setattr(fake, "uid", 7)  # type: ignore[attr-defined]
+    assert reply_once(fake, 2, 9, TASK, "结果在这里", settings=SETTINGS).pid == 100 and fake.uid == 7
+    with pytest.raises(ForumError, match="which posts"):
+        reply_once(FakeForum(uid=0), 2, 9, TASK, "结果在这里", settings=SETTINGS)
+
+
+# --- against the in-process Discuz server, through the real client ---------------------------------------------------
+
+BOT, BOT_PASSWORD = "aicut", "botpass123"
+
+
+@pytest.fixture
+def make_forum() -> Iterator[Callable[..., DiscuzServer]]:
+    servers: list[DiscuzServer] = []
+
+    def make(**config: Any) -> DiscuzServer:
+        config.setdefault("floodctrl", 0)
+        server = DiscuzServer(ForumConfig(**config))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def bot(server: DiscuzServer, tmp_path: Path, api: str = "auto") -> ForumClient:
+    settings = ForumSettings(base_url=server.url, api=api, timeout_s=5.0)  # type: ignore[arg-type]
+    return ForumClient(settings, BOT, BOT_PASSWORD, cookie_file=tmp_path / f"cookies-{api}.json")
+
+
+def request_thread(server: DiscuzServer) -> int:
+    thread = server.create_thread(username="alice", fid=2, typeid=1, subject="我的口播 第一期",
+                                  message="[url=https://cos.example.com/a/raw.mp4]原片 [1].mp4[/url]\n懒人智能剪辑")
+    return thread.tid
+
+
+def bot_posts(server: DiscuzServer, tid: int) -> list[dict[str, Any]]:
+    """The bot's posts in ``tid`` as the server stored them (``/_test/state``)."""
+    state = server.snapshot()
+    thread = next(t for t in state["threads"] if t["tid"] == tid)
+    return [p for p in thread["posts"] if p["author"] == BOT]
+
+
+def cut_outputs(tmp_path: Path) -> list[Output]:
+    files = outputs(tmp_path, (("原片 [1]_cut.mp4", "video"), ("原片 [1].srt", "subtitles"),
+                               ("原片 [1]_cover.jpg", "cover"), ("edl.json", "edl"), ("report.json", "report")))
+    Path(files[-1].path).write_text(json.dumps(report(), ensure_ascii=False), encoding="utf-8")
+    return files
+
+
+@pytest.mark.parametrize("api", ["mobile", "desktop"])
+def test_plugin_upload_and_reply_then_a_retry_posts_nothing(make_forum: Any, tmp_path: Path, api: str) -> None:
+    server = make_forum(mobile_api=api == "mobile")
+    tid = request_thread(server)
+    settings = PublishSettings(kind="plugin")
+    files = cut_outputs(tmp_path)
+    with bot(server, tmp_path, api) as client:
+        publisher = make_publisher(settings, client, 2)
+        out = publish_result(client, publisher, fid=2, tid=tid, task_id=TASK, files=files, settings=settings,
+                             machine="gpu-01:8005", thread_subject="我的口播 第一期")
+        assert out.reply.pid > 0 and not out.reply.already and not out.reply.moderated
+        assert [f.name for f in out.files] == ["原片 [1]_cut.mp4", "原片 [1].srt", "原片 [1]_cover.jpg"]
+        cos = server.snapshot()["cos"]
+        assert sorted(o["filename"] for o in cos) == sorted(f.name for f in out.files)
+        for f in out.files:          # every link serves the uploaded bytes
+            assert f.url.startswith(server.url + "cos/")
+            source = next(o for o in files if o.name == f.name)
+            assert requests.get(f.url, timeout=5).content == Path(source.path).read_bytes()
+        (post,) = bot_posts(server, tid)
+        assert post["message"].rstrip().endswith(marker(TASK)) and "03:25 → 02:48" in post["message"]
+        assert f"[url={out.files[0].url}]原片 ［1］_cut.mp4[/url]" in post["message"]
+        # The worker died after replying; the next attempt publishes again: nothing is uploaded or posted.
+        again = publish_result(client, publisher, fid=2, tid=tid, task_id=TASK, files=files, settings=settings)
+        assert again.reply.already and again.reply.pid == out.reply.pid and again.files == ()
+        # Even a bare reply_once for the task finds it in the rendered thread.
+        assert reply_once(client, 2, tid, TASK, "again", settings=settings).already
+    assert len(bot_posts(server, tid)) == 1 and len(server.snapshot()["cos"]) == 3
+
+
+def test_attachment_upload_and_reply_bind_the_attachments(make_forum: Any, tmp_path: Path) -> None:
+    server = make_forum()
+    tid = request_thread(server)
+    settings = PublishSettings(kind="attachment", files=("video", "subtitles"))
+    with bot(server, tmp_path) as client:
+        out = publish_result(client, make_publisher(settings, client, 2), fid=2, tid=tid, task_id=TASK,
+                             files=cut_outputs(tmp_path), settings=settings)
+    (post,) = bot_posts(server, tid)
+    aids = [f.aid for f in out.files]
+    assert len(aids) == 2 and all(aids) and all(f.url == "" for f in out.files)
+    assert sorted(post["attachments"]) == sorted(aids)
+    for aid in aids:
+        assert f"[attach]{aid}[/attach]" in post["message"]
+    bound = {a["aid"]: a for a in server.snapshot()["attachments"]}
+    assert all(bound[aid]["pid"] == post["pid"] for aid in aids)
+
+
+def test_flood_control_waits_then_replies_once(make_forum: Any, tmp_path: Path) -> None:
+    server = make_forum(floodctrl=1)
+    tid = request_thread(server)
+    settings = PublishSettings(flood_wait_s=1.0, flood_retries=3)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    with bot(server, tmp_path) as client:
+        first = publish_problem(client, fid=2, tid=tid, task_id="forum-a-1", code="NO_SOURCE", settings=settings,
+                                sleep=sleep)
+        second = publish_problem(client, fid=2, tid=tid, task_id="forum-a-2", code="NO_AUDIO", settings=settings,
+                                 sleep=sleep)
+    assert first.attempts == 1 and slept and all(s >= 1.0 for s in slept)
+    assert second.pid > first.pid > 0 and second.attempts == len(slept) + 1
+    posts = bot_posts(server, tid)
+    assert [find_marker(p["message"], "forum-a-2") for p in posts] == [False, True]
+
+
+def test_gbk_site_round_trip_with_a_directory_publisher(make_forum: Any, tmp_path: Path) -> None:
+    server = make_forum(charset="gbk")
+    tid = request_thread(server)
+    settings = PublishSettings(kind="directory", path=str(tmp_path / "www"), base_url="https://files.example.com/a")
+    with bot(server, tmp_path) as client:
+        out = publish_result(client, make_publisher(settings, client, 2), fid=2, tid=tid, task_id=TASK,
+                             files=cut_outputs(tmp_path), settings=settings, machine="剪辑机-1")
+        assert client.charset == "gbk" and out.reply.pid > 0
+        (post,) = client.posts_by(tid, client.uid)
+        assert find_marker(post.message_html, TASK) and "原片 ［1］_cut.mp4" in html.unescape(post.message_html)
+        assert "机器 剪辑机-1" in html.unescape(post.message_html)
+        assert publish_result(client, make_publisher(settings, client, 2), fid=2, tid=tid, task_id=TASK,
+                              files=cut_outputs(tmp_path), settings=settings).reply.already
+    assert len(bot_posts(server, tid)) == 1
+
+
+def test_moderated_reply_is_reported_as_such(make_forum: Any, tmp_path: Path) -> None:
+    server = make_forum(moderate_replies=True)
+    tid = request_thread(server)
+    with bot(server, tmp_path) as client:
+        out = publish_problem(client, fid=2, tid=tid, task_id=TASK, code="UNSUPPORTED_CATEGORY",
+                              detail={"category": "音色克隆"}, settings=SETTINGS)
+    assert out.moderated and out.pid == 0
+    (post,) = bot_posts(server, tid)
+    assert post["invisible"] == -2 and "「音色克隆」" in post["message"]
+
+
+def test_a_refused_plugin_upload_posts_no_reply(make_forum: Any, tmp_path: Path) -> None:
+    server = make_forum()
+    tid = request_thread(server)
+    settings = PublishSettings(kind="plugin", form_fields=(("filetype", "archive"),))
+    with bot(server, tmp_path) as client, pytest.raises(ForumRefusedError, match="不支持的文件类型") as info:
+        publish_result(client, make_publisher(settings, client, 2), fid=2, tid=tid, task_id=TASK,
+                       files=cut_outputs(tmp_path), settings=settings)
+    assert not info.value.retryable and bot_posts(server, tid) == []
