@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import tempfile
 import time
+from pathlib import Path
 
 
 import grpc
@@ -62,6 +64,7 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
             workers = (await stub.ListWorkers(cpb.ListWorkersRequest(), timeout=10)).workers
             state = pb.TaskState.Value(args.state.upper()) if args.state else 0
             tasks = await stub.ListTasks(cpb.ListTasksRequest(state=state, limit=args.limit), timeout=10)
+            monitoring = await stub.GetMonitoring(cpb.MonitoringRequest(), timeout=10)
         except grpc.aio.AioRpcError as exc:
             return _rpc_error("status", exc)
         except ValueError:
@@ -76,6 +79,10 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
             notes.append(w.last_error[:60])
         print(f"{w.address:24} {wpb.WorkerState.Name(w.state):12} {w.priority:>4} {w.busy:>3}/{w.slots:<2} "
               f"{w.rtt_ms:>6.1f}ms {_age(w.last_seen_unix_ms):>6}  {', '.join(notes)}")
+    checked = f", last check {_age(monitoring.last_check_unix_ms)} ago" if monitoring.last_check_unix_ms else ""
+    print(f"\n{monitoring.detail}{checked}")
+    if monitoring.last_error:
+        print(f"❌ forum: {monitoring.last_error}")
     print(f"\n{tasks.total} task(s){' in ' + args.state.upper() if args.state else ''}; newest first:")
     print(f"{'TASK':34} {'STATE':10} {'TRY':>3} {'WORKER':22} {'STAGE':10} {'AGE':>6}  ERROR")
     for t in tasks.tasks:
@@ -83,6 +90,26 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{t.id:34} {pb.TaskState.Name(t.state):10} {t.attempt:>3} {t.worker:22} {stage:10} "
               f"{_age(t.created_unix_ms):>6}  {t.error_message[:70]}")
     return 0
+
+
+def _check_forum(settings: Settings, ok: list[str], problems: list[str]) -> None:
+    """Log in to the forum as the watcher would and say what the site is; a captcha, a wrong password or an outage
+    becomes one readable problem line. One login attempt at most (the cookie jar is a throwaway)."""
+    from aicut.forum.client import ForumClient
+
+    forum = settings.forum
+    with tempfile.TemporaryDirectory() as tmp:
+        client = ForumClient(forum, settings.secrets.forum_username, settings.secrets.forum_password,
+                             cookie_file=Path(tmp) / "cookies.json")
+        try:
+            site = client.check()
+            ok.append(f"forum {forum.base_url}: Discuz {site.version or '?'} ({site.charset}), mobile API "
+                      f"{'on' if site.mobile_api else 'off'}, logged in as {site.username} (uid {site.uid}); "
+                      f"boards {', '.join(map(str, forum.boards))}")
+        except AicutError as exc:
+            problems.append(f"forum {forum.base_url}: {exc.message}")
+        finally:
+            client.close()
 
 
 async def check(machines: str | None) -> int:
@@ -134,8 +161,14 @@ async def check(machines: str | None) -> int:
             problems.append(f"worker {entry.address}: {hint}")
     if secrets.forum_username and secrets.forum_password:
         ok.append("forum credentials are set (FORUM_USERNAME / FORUM_PASSWORD)")
+        if settings.forum.base_url:
+            await asyncio.to_thread(_check_forum, settings, ok, problems)
     else:
         problems.append("forum credentials missing: set FORUM_USERNAME and FORUM_PASSWORD in .env")
+    if settings.publish.kind == "directory" and settings.publish.path:
+        target = Path(settings.publish.path)
+        if not (target.is_dir() and os.access(target, os.W_OK)):
+            problems.append(f"publish.path {target} is not a writable directory")
     for name, host, insecure in (("coordinator", settings.coordinator.host, settings.coordinator.insecure),
                                  ("worker", settings.worker.host, settings.worker.insecure)):
         try:  # the refusal the server itself would meet at start-up

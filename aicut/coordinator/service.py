@@ -98,6 +98,12 @@ class CoordinatorService(coordinator_pb2_grpc.CoordinatorServicer):
                              context: grpc.aio.ServicerContext) -> cpb.MonitoringStatus:
         return await self._monitoring(False)
 
+    async def GetMonitoring(self, request: cpb.MonitoringRequest,
+                            context: grpc.aio.ServicerContext) -> cpb.MonitoringStatus:
+        state = await self.watcher.state()
+        return cpb.MonitoringStatus(enabled=state.enabled, detail=state.detail,
+                                    last_check_unix_ms=state.last_check_unix_ms, last_error=state.last_error)
+
     async def SubmitTask(self, request: cpb.SubmitRequest, context: grpc.aio.ServicerContext) -> cpb.TaskInfo:
         try:
             rec, _created = await self.dispatcher.submit(task_from_submit(request), origin="api")

@@ -63,7 +63,7 @@ def retry_delay_s(failures: int, poll_s: float, exc: BaseException | None) -> fl
         return poll_s
     if isinstance(exc, (ForumConfigError, ForumLoginError, ConfigError)):
         return MAX_BACKOFF_S          # only the operator can fix it: never a storm of logins
-    return min(MAX_BACKOFF_S, max(poll_s, 1.0) * 2 ** min(failures, 10))
+    return min(MAX_BACKOFF_S, poll_s * 2 ** min(failures, 16))
 
 
 def jittered(delay_s: float, jitter: float, rng: Callable[[], float] = random.random) -> float:
@@ -128,13 +128,11 @@ class ForumWatcher:
             self._task = asyncio.create_task(self._loop(), name="forum-watcher")
 
     async def _stop_loop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        # Cancel until it is done: Python 3.11's wait_for can swallow a cancel that lands as its timer fires.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
 
     # ------------------------------------------------------------------ the loop
     async def _loop(self) -> None:

@@ -44,6 +44,11 @@ class CoordinatorStub:
                 request_serializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.SerializeToString,
                 response_deserializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.FromString,
                 _registered_method=True)
+        self.GetMonitoring = channel.unary_unary(
+                '/aicut.v1.Coordinator/GetMonitoring',
+                request_serializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.SerializeToString,
+                response_deserializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.FromString,
+                _registered_method=True)
         self.SubmitTask = channel.unary_unary(
                 '/aicut.v1.Coordinator/SubmitTask',
                 request_serializer=aicut_dot_v1_dot_coordinator__pb2.SubmitRequest.SerializeToString,
@@ -98,6 +103,13 @@ class CoordinatorServicer:
 
     def StopMonitoring(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMonitoring(self, request, context):
+        """Whether the watcher is on, when it last looked at the forum and what went wrong then; changes nothing.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -164,6 +176,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
             ),
             'StopMonitoring': grpc.unary_unary_rpc_method_handler(
                     servicer.StopMonitoring,
+                    request_deserializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.FromString,
+                    response_serializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.SerializeToString,
+            ),
+            'GetMonitoring': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMonitoring,
                     request_deserializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.FromString,
                     response_serializer=aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.SerializeToString,
             ),
@@ -260,6 +277,33 @@ class Coordinator:
             request,
             target,
             '/aicut.v1.Coordinator/StopMonitoring',
+            aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.SerializeToString,
+            aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMonitoring(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aicut.v1.Coordinator/GetMonitoring',
             aicut_dot_v1_dot_coordinator__pb2.MonitoringRequest.SerializeToString,
             aicut_dot_v1_dot_coordinator__pb2.MonitoringStatus.FromString,
             options,
