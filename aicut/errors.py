@@ -207,7 +207,12 @@ class ForumRefusedError(ForumError):
 
 
 class RequestError(TaskError):
-    """A request the member can fix (no video link, unsupported category): final, answered politely."""
+    """A request the member can fix (no video link, unsupported category): final, answered politely; ``fields`` fill
+    the polite reply's template (e.g. the category)."""
 
     code = "BAD_REQUEST"
     retryable = False
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.fields = dict(fields or {})

@@ -229,18 +229,19 @@ class ForumWatcher:
             _rec, created = await self.dispatcher.submit(task, origin="forum")
             text = f"thread {row.tid} → task {task.id}" + ("" if created else " (already known)")
         else:
-            code, message = problem
+            code, message, fields = problem
             _rec, created = await self.dispatcher.reject(task, code, message, origin="forum")
             text = f"thread {row.tid} → task {task.id} not processed: {code}"
             if created and self.forum.polite_replies:
-                await self._reply_problem(client, request.fid or fid, row.tid, task.id, code, message)
+                await self._reply_problem(client, request.fid or fid, row.tid, task.id, code, fields or message)
         await self.store.mark_seen(key, [str(row.tid)])
         await self.store.append_event("monitoring", task=task.id, text=text)
         logger.info("%s", text)
         self.taken += int(created)
         return int(created)
 
-    async def _reply_problem(self, client: Any, fid: int, tid: int, task_id: str, code: str, detail: str) -> None:
+    async def _reply_problem(self, client: Any, fid: int, tid: int, task_id: str, code: str,
+                             detail: str | dict[str, str]) -> None:
         from aicut.forum.publish import publish_problem
 
         try:

@@ -37,18 +37,21 @@ def board_key(base_url: str, fid: int) -> str:
     return f"{forum_host(base_url)}:{int(fid)}"
 
 
-def problem_of(request: ForumRequest, settings: ForumSettings) -> tuple[str, str] | None:
-    """Why a request cannot be processed, as (code, a sentence for the operator and the member); None if it can."""
+def problem_of(request: ForumRequest, settings: ForumSettings) -> tuple[str, str, dict[str, str]] | None:
+    """Why a request cannot be processed, as (code, a sentence for the operator, the fields of the member's polite
+    reply); None if it can."""
     category = request.category.strip()
     if category and not any(k in category for k in settings.video_categories):
+        kinds = "、".join(f"“{k}”" for k in settings.video_categories)
         return ("UNSUPPORTED_CATEGORY",
                 f"thread category {category!r} is not a video job; aicut cuts talking-head videos (categories "
-                f"containing {' / '.join(settings.video_categories)})")
+                f"containing {' / '.join(settings.video_categories)}, or none)",
+                {"category": category, "supported": f"口播视频剪辑（分类含{kinds}，或不选分类）"})
     if not request.videos:
         audio = len(request.sources)
         found = f" (found {audio} audio file(s) but no video)" if audio else ""
         return ("NO_SOURCE", f"the first post has no video link{found}; post the video as a [url=…]name.mp4[/url] "
-                             "link, a [media] player or an attachment")
+                             "link, a [media] player or an attachment", {})
     return None
 
 

@@ -62,8 +62,8 @@ def resolve(task: Task, client, settings: ForumSettings) -> Task:  # noqa: ANN00
     request = parse.request_from_thread(page, forum_base(task, settings))
     problem = problem_of(request, settings)
     if problem is not None:
-        code, message = problem
-        raise RequestError(message, code=code)
+        code, message, fields = problem
+        raise RequestError(message, code=code, fields=fields)
     kinds = {"video": SourceKind.VIDEO, "audio": SourceKind.AUDIO}
     spec = replace(
         task.spec, title=task.spec.title or request.subject, category=request.category, author=request.author,

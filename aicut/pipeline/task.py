@@ -184,7 +184,7 @@ def _answer_problem(task: Task, exc: TaskError, client: Any, options: PipelineOp
 
     try:
         publish_problem(client, fid=task.spec.fid, tid=task.spec.tid, task_id=task.id, code=exc.code,
-                        detail=exc.message, settings=options.publish)
+                        detail=getattr(exc, "fields", None) or exc.message, settings=options.publish)
     except (ForumError, ConfigError) as reply_exc:
         logger.warning("thread %d: could not tell the member about %s: %s", task.spec.tid, exc.code,
                        reply_exc.message)

@@ -38,6 +38,8 @@ class Cluster:
         self.channel: grpc.aio.Channel | None = None
         self.stub: coordinator_pb2_grpc.CoordinatorStub | None = None
         self.coordinator_options: dict[str, Any] = {}
+        self.sections: dict[str, dict[str, Any]] = {}   # more machines.yaml sections for the coordinator (forum: …)
+        self.coordinator_env: dict[str, str] = {}
 
     def add_worker(self, name: str, priority: int = 1, slots: int = 1, fetch: dict[str, Any] | None = None,
                    **worker: Any) -> str:
@@ -51,7 +53,8 @@ class Cluster:
         return address
 
     def machines(self) -> Path:
-        return write_machines(self.tmp, workers=self.entries, coordinator=self.coordinator_options)
+        return write_machines(self.tmp, workers=self.entries, coordinator=self.coordinator_options,
+                              sections=self.sections)
 
     async def start_coordinator(self, *, embedded: bool = False, machines: Path | None = None,
                                 args: tuple[str, ...] = ()) -> str:
@@ -62,7 +65,8 @@ class Cluster:
             self.coordinator.close()
         path = machines or self.machines()
         self.coordinator = AicutProcess(directory, "coordinator", "--machines", str(path), *args,
-                                        env={"REDIS_URL": "" if embedded else self.valkey.url})
+                                        env={"REDIS_URL": "" if embedded else self.valkey.url,
+                                             **self.coordinator_env})
         self.address = await asyncio.to_thread(self.coordinator.wait_ready)
         if self.channel is not None:
             await self.channel.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -27,8 +28,10 @@ def yaml_lines(section: str, values: dict[str, Any]) -> list[str]:
 
 
 def write_machines(directory: Path, workers: list[str] | None = None, coordinator: dict[str, Any] | None = None,
-                   fetch: dict[str, Any] | None = None, **worker: Any) -> Path:
-    """A machines.yaml for tests: workers fetch from the local test server (127.0.0.1 only)."""
+                   fetch: dict[str, Any] | None = None, sections: dict[str, dict[str, Any]] | None = None,
+                   **worker: Any) -> Path:
+    """A machines.yaml for tests: workers fetch from the local test server (127.0.0.1 only); ``sections`` adds more
+    (``forum:``, ``publish:`` …), values written as YAML flow (lists as ``[2]``)."""
     w = {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 0.2, "drain_timeout_s": 30,
          "min_free_disk_bytes": 0, "cancel_grace_s": 2, "work_dir": str(directory / "work"), **worker}
     c = {"host": "127.0.0.1", "port": 0, "http_port": 0, "data_dir": str(directory / "coord"), "grace_s": 2,
@@ -41,6 +44,8 @@ def write_machines(directory: Path, workers: list[str] | None = None, coordinato
     lines += yaml_lines("worker", w) + yaml_lines("coordinator", c) + yaml_lines("fetch", f)
     # English fixtures and the small English model keep tasks that run the whole cut quick.
     lines += yaml_lines("transcribe", {"model": "tiny.en", "language": "en", "cache_dir": str(directory / "models")})
+    for name, values in (sections or {}).items():
+        lines += yaml_lines(name, {k: json.dumps(v, ensure_ascii=False) for k, v in values.items()})
     path = directory / "machines.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -100,6 +105,7 @@ class WorkerProcess(AicutProcess):
     """A worker on a test machines.yaml; ``port`` may be fixed so a coordinator can list it beforehand."""
 
     def __init__(self, tmp: Path, *args: str, token: str = TOKEN, port: int = 0, fetch: dict[str, Any] | None = None,
-                 name: str = "worker", **worker: Any) -> None:
-        machines = write_machines(tmp, fetch=fetch, port=port, **worker)
-        super().__init__(tmp, "worker", "--machines", str(machines), *args, token=token, name=name)
+                 name: str = "worker", env: dict[str, str] | None = None,
+                 sections: dict[str, dict[str, Any]] | None = None, **worker: Any) -> None:
+        machines = write_machines(tmp, fetch=fetch, port=port, sections=sections, **worker)
+        super().__init__(tmp, "worker", "--machines", str(machines), *args, token=token, name=name, env=env)
