@@ -88,3 +88,31 @@ def test_bad_files_get_clear_errors(tmp_path: Path, yaml_text: str, match: str) 
 def test_missing_machines_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_forum_and_publish_sections(tmp_path: Path) -> None:
+    path = tmp_path / "machines.yaml"
+    path.write_text("forum:\n  base_url: https://bbs.example.com/bbs/forum.php\n  boards: [2, 36]\n"
+                    "  poll_interval_s: 5\n  baseline: false\npublish:\n  kind: directory\n  path: pub\n"
+                    "  base_url: https://cdn.example.com/v\n  form_fields: {filetype: video, region: gz}\n")
+    s = load_settings(path, env_file=tmp_path / "none.env",
+                      environ={"AICUT_ADMIN_USERNAME": "bot", "AICUT_ADMIN_PASSWORD": "pw"})
+    assert s.forum.base_url == "https://bbs.example.com/bbs/" and s.forum.boards == (2, 36)
+    assert s.forum.poll_interval_s == 5.0 and s.forum.baseline is False
+    assert s.publish.kind == "directory" and s.publish.path == str((tmp_path / "pub").resolve())
+    assert s.publish.form_fields == (("filetype", "video"), ("region", "gz"))
+    assert (s.secrets.forum_username, s.secrets.forum_password) == ("bot", "pw")   # the seed's variable names
+
+
+@pytest.mark.parametrize(("yaml_text", "match"), [
+    ("forum:\n  base_url: bbs.example.com\n", "must be an http"),
+    ("forum:\n  base_url: https://bbs.example.com/\n  boards: []\n", "at least one board"),
+    ("publish:\n  kind: ftp\n", "plugin, attachment or directory"),
+    ("forum:\n  base_url: https://b.example.com/\npublish:\n  kind: directory\n", "publish.path"),
+    ("forum:\n  polling: 3\n", "unknown key"),
+])
+def test_bad_forum_settings_say_what_to_write(tmp_path: Path, yaml_text: str, match: str) -> None:
+    path = tmp_path / "machines.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=match):
+        load_settings(path, env_file=tmp_path / "none.env", environ={})
