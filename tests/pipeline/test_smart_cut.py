@@ -229,11 +229,6 @@ def test_sound_stays_in_sync_across_every_cut(cut: Cut) -> None:
     assert not misses, f"(sentence, expected onset, nearest onset heard) in the output: {misses}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "plan bug: tiny.en hears the stutter 'the' (10.74-11.07 s) plus the onset of 'The first step...' (11.17 s) as "
-    "'Uh, uh,' (second 'uh' at 11.18-11.28, p=0.27); make_plan cuts it as a filler up to 11.26 s although the energy "
-    "envelope shows continuous sound there, clipping ~0.09 s off the sentence's first word. Cut boundaries are not "
-    "snapped to an energy dip."))
 def test_every_sentence_is_kept_whole(cut: Cut) -> None:
     """No kept sentence loses more than a few hundredths of a second of its sound to a neighbouring cut."""
     clipped = []
