@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 FLAG = "monitoring"                         # "1" / "0": the operator's switch, survives restarts
 FLAG_LAST_CHECK = "monitoring:last_check_ms"
 FLAG_LAST_ERROR = "monitoring:last_error"
-FLAG_BASELINE = "monitoring:baseline:"      # + board key: when that board's existing threads were marked seen
+FLAG_BASELINE = "monitoring:baseline:"      # + board key: the newest tid when the board was first watched
 MAX_BACKOFF_S = 300.0
 
 
@@ -194,18 +194,23 @@ class ForumWatcher:
         for fid in self.forum.boards:
             rows = await asyncio.to_thread(client.list_threads, fid)
             key = board_key(self.forum.base_url, fid)
-            if not await self.store.get_flag(FLAG_BASELINE + key, ""):
+            # The baseline is a high-water mark: the newest tid on the board at the first start. Older threads are
+            # never processed, even when deletions bring ones beyond the first listing page into view later.
+            mark = await self.store.get_flag(FLAG_BASELINE + key, "")
+            if not mark:
+                newest = max((r.tid for r in rows), default=0) if self.forum.baseline else 0
+                await self.store.set_flag(FLAG_BASELINE + key, str(newest))
                 if self.forum.baseline:
                     await self.store.mark_seen(key, [str(r.tid) for r in rows])
                     await self.store.append_event("monitoring", text=f"board {fid}: {len(rows)} existing thread(s) "
-                                                                     "marked as seen (baseline)")
+                                                                     f"marked as seen (baseline, up to tid {newest})")
                     logger.info("board %d: %d existing thread(s) marked as seen (baseline)", fid, len(rows))
-                await self.store.set_flag(FLAG_BASELINE + key, str(int(time.time() * 1000)))
-                if self.forum.baseline:
                     continue
+                mark = "0"
+            oldest_new = int(mark) + 1
             # Oldest first, so tasks queue in the order members posted.
             for row in sorted(rows, key=lambda r: (r.dateline, r.tid)):
-                if await self.store.is_seen(key, str(row.tid)):
+                if row.tid < oldest_new or await self.store.is_seen(key, str(row.tid)):
                     continue
                 new += await self._take(client, fid, key, row)
         self.checks += 1

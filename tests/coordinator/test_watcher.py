@@ -122,6 +122,21 @@ async def test_the_first_check_takes_existing_threads_as_seen_and_later_ones_bec
     assert forum.replies == []                      # a good request is answered by the worker, not here
 
 
+async def test_threads_older_than_the_baseline_stay_ignored_when_deletions_bring_them_into_view(rig) -> None:
+    forum, make, store = rig
+    for tid in range(1, 26):            # 25 threads; the listing shows the newest 20
+        forum.post(tid)
+    original = forum.list_threads
+    forum.list_threads = lambda fid: original(fid)[:20]
+    watcher = make()
+    await watcher.check_once()
+    for tid in (25, 24, 23):            # a moderator deletes three: threads 3–5 move onto the first page
+        del forum.threads[tid]
+    forum.post(26)
+    assert await watcher.check_once() == 1
+    assert list(await _forum_tasks(store)) == ["forum-bbs.example.com-26"]
+
+
 async def test_without_baseline_the_threads_already_there_are_processed_too(rig) -> None:
     forum, make, store = rig
     forum.post(1)
