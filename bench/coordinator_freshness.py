@@ -480,7 +480,9 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         clips = stack.enter_context(Helper(bench_module("_clip_server", str(tmp / "media")), tmp / "clips.log"))
         caps = probe_capabilities_once(tmp / "capabilities.json")
-        machines = write_machines(tmp, slots=opts.slots)
+        # No pre-warmed task processes (one per slot, the speech model loaded, at start): 50 workers × slots of them
+        # would bury 2 cores before the first change is measured; a slot starts its process with its first task.
+        machines = write_machines(tmp, slots=opts.slots, prewarm=False)
         fleets = []
         for i in range(procs):
             count = min(opts.per_process, opts.workers - i * opts.per_process)

@@ -577,7 +577,8 @@ def main(argv: list[str]) -> int:
     print(f"dispatch: {load_note()} at start", flush=True)
     with tempfile.TemporaryDirectory(prefix="aicut-bench-dispatch-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
-        machines = write_machines(tmp, slots=opts.slots, work_dir=str(tmp / "fake-work"))
+        # No pre-warmed task processes: the fake workers never start one (100 × slots of them would bury 2 cores).
+        machines = write_machines(tmp, slots=opts.slots, work_dir=str(tmp / "fake-work"), prewarm=False)
         reports = [tmp / f"fakes{i}.json" for i in range(procs)]
         fakes = []
         for i in range(procs):
