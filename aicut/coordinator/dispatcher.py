@@ -22,7 +22,7 @@ from aicut.coordinator.links import LinkOptions, WorkerLink
 from aicut.coordinator.scheduler import OutlierOptions, Outliers, choose_worker
 from aicut.errors import InvalidTaskError, NotFoundError, RefusedError
 from aicut.models import TaskRecord, TaskState, WorkerState, WorkerView
-from aicut.store.tasks import Store, Transition
+from aicut.store.tasks import QueuedTask, Store, Transition
 from generated.aicut.v1 import common_pb2 as pb
 from generated.aicut.v1 import worker_pb2 as wpb
 
@@ -248,11 +248,9 @@ class Dispatcher:
             if not ids:
                 nxt = await self.store.next_due_ms()
                 return None if nxt is None else max(0.0, (nxt - now_ms()) / 1000)
-            chosen: list[tuple[TaskRecord, str]] = []
+            chosen: list[tuple[QueuedTask, str]] = []
             full = False
-            for rec in await self.store.get_tasks(ids):
-                if rec.state is not TaskState.QUEUED:
-                    continue
+            for rec in await self.store.queued_tasks(ids):
                 choice = choose_worker(views, now)
                 if choice is None:
                     full = True
@@ -272,14 +270,13 @@ class Dispatcher:
                 member.last_dispatch = now
                 member.dispatched += 1
                 self.claims[rec.id] = Claim(worker, rec.attempt, now)
-                rec.worker, rec.state = worker, TaskState.DISPATCHED
                 self._spawn(self._send(member, rec))
             if full:
                 # Every worker is full or out: a status change wakes us, or the end of an ejection.
                 release = self.outliers.next_release()
                 return None if release is None else max(0.05, release - now)
 
-    async def _send(self, member: Member, rec: TaskRecord) -> None:
+    async def _send(self, member: Member, rec: QueuedTask) -> None:
         task = json_format.Parse(rec.task_json, pb.Task())
         task.attempt = rec.attempt
         try:
@@ -300,12 +297,12 @@ class Dispatcher:
             await self.store.transition(rec.id, rec.attempt, (TaskState.DISPATCHED,), TaskState.QUEUED,
                                         fields={"worker": ""}, ready_at_ms=now_ms() + (
                                             1000 if code == grpc.StatusCode.ALREADY_EXISTS else 0),
-                                        event=f"{member.entry.address} refused: {code.name}")
+                                        event=f"{member.entry.address} refused: {code.name}", want_record=False)
         else:
             await self.store.transition(rec.id, rec.attempt, (TaskState.DISPATCHED,), TaskState.FAILED,
                                         fields={"error_code": code.name, "error_message": details,
                                                 "retryable": False, "finished_ms": now_ms()},
-                                        event=f"refused: {details}")
+                                        event=f"refused: {details}", want_record=False)
         self.wake()
 
     # ------------------------------------------------------------------ link events (LinkHandler)
@@ -354,7 +351,7 @@ class Dispatcher:
                 claim.seen = time.monotonic()
             await self.store.transition(event.task_id, event.attempt, (TaskState.DISPATCHED,), TaskState.RUNNING,
                                         fields={"started_ms": event.at_unix_ns // 1_000_000},
-                                        event=f"running on {link.address}")
+                                        event=f"running on {link.address}", want_record=False)
             return
         self._release_claim(event.task_id, event.attempt)
         if kind == "succeeded":
@@ -363,8 +360,8 @@ class Dispatcher:
                 fields={"result_json": json_format.MessageToJson(event.succeeded.result, indent=None),
                         "finished_ms": event.at_unix_ns // 1_000_000, "stage": "done", "percent": 100.0,
                         "error_code": "", "error_message": "", "retryable": False},
-                event=f"succeeded on {link.address}")
-            if done is not None:
+                event=f"succeeded on {link.address}", want_record=False)
+            if done:
                 self._record(link.address, ok=True)
                 if member:
                     member.succeeded += 1
@@ -374,7 +371,7 @@ class Dispatcher:
             await self.store.transition(event.task_id, event.attempt, ACTIVE, TaskState.CANCELLED,
                                         fields={"error_message": event.cancelled.reason,
                                                 "finished_ms": event.at_unix_ns // 1_000_000},
-                                        event=f"cancelled on {link.address}")
+                                        event=f"cancelled on {link.address}", want_record=False)
         self.wake()
 
     # ------------------------------------------------------------------ internals
@@ -408,7 +405,8 @@ class Dispatcher:
                                         new_attempt=event.attempt + 1, ready_at_ms=now_ms() + int(delay * 1000),
                                         fields={**self._requeue_fields(rec, line), "error_code": f.code,
                                                 "error_message": f.message, "retryable": True},
-                                        event=f"failed on {address} ({f.code}); retry {event.attempt + 1}")
+                                        event=f"failed on {address} ({f.code}); retry {event.attempt + 1}",
+                                        want_record=False)
         else:
             why = f.message if not f.retryable else f"{f.message} (gave up after {event.attempt} attempts)"
             logger.warning("task %s#%d failed for good on %s [%s]: %s", event.task_id, event.attempt, address,
@@ -417,7 +415,7 @@ class Dispatcher:
                                         fields={"error_code": f.code, "error_message": why,
                                                 "retryable": f.retryable, "history": self._history(rec, line),
                                                 "finished_ms": event.at_unix_ns // 1_000_000},
-                                        event=f"failed on {address}: {f.code}")
+                                        event=f"failed on {address}: {f.code}", want_record=False)
 
     @staticmethod
     def _history(rec: TaskRecord, line: str) -> str:
@@ -498,11 +496,12 @@ class Dispatcher:
                                             new_attempt=claim.attempt + 1,
                                             fields={**self._requeue_fields(rec, line), "error_code": "WORKER_LOST",
                                                     "error_message": line, "retryable": True},
-                                            event=f"lost on {claim.worker}; attempt {claim.attempt + 1}")
+                                            event=f"lost on {claim.worker}; attempt {claim.attempt + 1}",
+                                            want_record=False)
             else:
                 await self.store.transition(task_id, claim.attempt, ACTIVE, TaskState.FAILED,
                                             fields={"error_code": "WORKER_LOST", "retryable": True,
                                                     "error_message": f"lost on {claim.attempt} workers; last: {line}",
                                                     "history": self._history(rec, line), "finished_ms": now_ms()},
-                                            event="lost too often")
+                                            event="lost too often", want_record=False)
             self.wake()

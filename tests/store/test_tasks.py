@@ -144,6 +144,28 @@ async def test_active_tasks_are_the_dispatched_and_running_ones(store: Store) ->
     assert sorted((r.id, r.state, r.worker) for r in active) == [("d", D, "w2"), ("r", R, "w1")]
 
 
+async def test_transition_without_the_record_answers_only_whether_it_applied(store: Store) -> None:
+    await store.create_task(TaskRecord(id="a"))
+    assert await store.transition("a", 1, [Q], D, fields={"worker": "w1"}, want_record=False) is True
+    assert await store.transition("a", 1, [Q], D, want_record=False) is False       # wrong state
+    assert await store.transition("a", 2, [D], R, want_record=False) is False       # wrong attempt
+    assert await store.transition("nope", 1, [Q], D, want_record=False) is False    # missing
+    assert await store.transition("a", 1, [D], R, want_record=False) is True
+    rec = await store.get_task("a")
+    assert rec is not None and (rec.state, rec.worker) == (R, "w1") and rec.started_ms
+    assert (await store.counters())["to:RUNNING"] == 1
+
+
+async def test_queued_tasks_reads_only_what_dispatching_needs(store: Store) -> None:
+    await store.create_tasks([TaskRecord(id=i, task_json=f'{{"id": "{i}"}}') for i in ("a", "b", "c")])
+    await store.transition("b", 1, [Q], D, want_record=False)
+    await store.transition("c", 1, [Q], X, want_record=False)
+    await store.transition("c", 1, [X], Q, new_attempt=2, want_record=False)
+    got = await store.queued_tasks(["c", "b", "nope", "a"])
+    assert [(t.id, t.attempt, t.task_json) for t in got] == [("c", 2, '{"id": "c"}'), ("a", 1, '{"id": "a"}')]
+    assert await store.queued_tasks([]) == []
+
+
 async def test_transition_many_applies_each_guard_on_its_own(store: Store) -> None:
     await store.create_tasks([TaskRecord(id=i) for i in ("a", "b", "c")])
     results = await store.transition_many([
