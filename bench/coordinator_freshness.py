@@ -210,7 +210,7 @@ class RecordingLinks:
             if member is not None:
                 member.pending.add(task.id)
                 member.last_dispatch = time.monotonic()
-                await member.link.stub.SubmitTask(wpb.SubmitTaskRequest(task=task), timeout=10)
+                await member.link.submit(task, timeout=10)
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("coordinator_freshness: no worker had a free slot for 10 s")

@@ -280,8 +280,7 @@ class Dispatcher:
         task = json_format.Parse(rec.task_json, pb.Task())
         task.attempt = rec.attempt
         try:
-            await member.link.stub.SubmitTask(wpb.SubmitTaskRequest(task=task),
-                                              timeout=self.options.submit_timeout_s)
+            await member.link.submit(task, self.options.submit_timeout_s)
             return
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
@@ -447,8 +446,7 @@ class Dispatcher:
 
         async def cancel() -> None:
             try:
-                await member.link.stub.CancelTask(wpb.CancelTaskRequest(task_id=task_id, attempt=attempt,
-                                                                        reason=reason), timeout=10)
+                await member.link.cancel(task_id, attempt, reason, timeout=10)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     logger.warning("task %s: cancel on %s failed: %s", task_id, member.entry.address, exc.details())

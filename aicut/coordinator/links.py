@@ -3,6 +3,9 @@
 The link turns the stream into facts the coordinator acts on: online/offline (a broken stream, or silence longer
 than ``dead_after_s``, marks the worker OFFLINE at once), the latest status snapshot, the round-trip time from
 pings, and task events, which are acknowledged only after the coordinator has handled (persisted) them.
+
+Calls to the worker carry the token as per-call metadata on a channel without interceptors (``submit``, ``cancel``
+and the stream itself): a client interceptor costs every call several Python frames.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ class WorkerLink:
         self.address = entry.address
         self.handler = handler
         self.options = options
-        self.channel = rpc.channel(entry.address, token)
-        self.stub = worker_pb2_grpc.WorkerStub(self.channel)
+        self.channel = rpc.bare_channel(entry.address)
+        self.stub = worker_pb2_grpc.WorkerStub(self.channel)   # calls on it need metadata=self.metadata
+        self.metadata = rpc.token_metadata(token)
         self.online = False
         self.status: wpb.WorkerStatus | None = None
         self.status_at = 0.0          # monotonic time of the latest snapshot
@@ -78,6 +82,16 @@ class WorkerLink:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.channel.close()
+
+    async def submit(self, task: pb.Task, timeout: float) -> wpb.SubmitTaskReply:
+        """``SubmitTask`` on this worker, with the token."""
+        return await self.stub.SubmitTask(wpb.SubmitTaskRequest(task=task), timeout=timeout,
+                                          metadata=self.metadata)
+
+    async def cancel(self, task_id: str, attempt: int, reason: str, timeout: float) -> wpb.CancelTaskReply:
+        """``CancelTask`` on this worker, with the token."""
+        return await self.stub.CancelTask(wpb.CancelTaskRequest(task_id=task_id, attempt=attempt, reason=reason),
+                                          timeout=timeout, metadata=self.metadata)
 
     # ------------------------------------------------------------------ internals
     async def _run(self) -> None:
@@ -122,7 +136,7 @@ class WorkerLink:
 
     async def _session(self) -> None:
         self._outgoing = asyncio.Queue()  # acks for an old stream mean nothing to a new one
-        call = self.stub.StreamStatus(self._requests())
+        call = self.stub.StreamStatus(self._requests(), metadata=self.metadata)
         pinger = asyncio.create_task(self._pinger())
         # Task events are handled (persisted) in order by their own task, so a slow Redis write never holds up the
         # status snapshots and heartbeats behind it; each is acknowledged once handled.
