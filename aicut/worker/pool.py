@@ -131,6 +131,8 @@ class ServeProcess:
             return
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
+        if not self.ready:  # still importing: nothing to finish, no reason to wait for it
+            self._kill()
         try:
             await asyncio.wait_for(asyncio.shield(self._exited.wait()), grace_s)
         except asyncio.TimeoutError:
@@ -180,13 +182,13 @@ class TaskPool:
     """Up to ``size`` task processes; ``acquire`` one for a task, ``release`` it after."""
 
     def __init__(self, size: int, warm: dict[str, Any] | None = None, *, prewarm: bool = True,
-                 max_tasks: int = MAX_TASKS, argv: Sequence[str] = ARGV,
+                 max_tasks: int = MAX_TASKS, argv: Sequence[str] | None = None,
                  on_trouble: Callable[[str], None] | None = None) -> None:
         self.size = size
         self.warm = warm
         self.prewarm = prewarm
         self.max_tasks = max(1, max_tasks)
-        self.argv = tuple(argv)
+        self.argv = tuple(argv or ARGV)   # the command, less ``--parent PID``
         self.on_trouble = on_trouble
         self.idle: list[ServeProcess] = []
         self.busy: set[ServeProcess] = set()
@@ -249,7 +251,11 @@ class TaskPool:
 
     async def _spawn(self) -> ServeProcess:
         p = ServeProcess(self.argv, self._notify)
-        await p.start(self.warm)
+        try:
+            await p.start(self.warm)
+        except asyncio.CancelledError:  # the pool is closing: a process half started goes too
+            self._retire(p)
+            raise
         self.spawned += 1
         return p
 

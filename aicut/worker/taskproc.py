@@ -3,8 +3,8 @@
 ``python -m aicut.worker.taskproc --serve --parent PID`` is a long-lived process that runs one job after another.
 Lines it reads on stdin:
 
-- ``{"op": "warm", "options": …}`` — load the speech model for these pipeline options in the background, so the
-  first task does not wait for it (and fonts are looked up meanwhile);
+- ``{"op": "warm", "options": …}`` — load the speech model for these pipeline options now, so a task that comes
+  later does not wait for it (and look up the CJK font);
 - ``{"op": "run", "task": …, "options": …, "log_level": …}`` — run one task; the next job comes after its last line;
 - end of input — exit.
 
@@ -30,7 +30,6 @@ import pickle
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -46,13 +45,11 @@ logger = logging.getLogger("aicut.task")
 
 _PR_SET_PDEATHSIG = 1
 _out: IO[str] = sys.stdout
-_out_lock = threading.Lock()
 
 
 def _emit(msg: dict[str, Any]) -> None:
-    with _out_lock:  # the model-loading thread writes too
-        _out.write(json.dumps(msg, ensure_ascii=False) + "\n")
-        _out.flush()
+    _out.write(json.dumps(msg, ensure_ascii=False) + "\n")
+    _out.flush()
 
 
 def _own_stdout() -> None:
@@ -92,63 +89,74 @@ def _configure_logging(level: str, label: str) -> None:
 
 
 class Models:
-    """Speech models loaded in this process, keyed by their options; the latest key replaces the one before."""
+    """Speech models loaded in this process, keyed by their options; the latest key replaces the one before.
+
+    Loads happen on the thread that asks, never in a background thread: a CTranslate2 model built in a thread that
+    then ends transcribed 4-9x slower (in CPU seconds) than one built on the thread that goes on to use it."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._key: TranscribeOptions | None = None
-        self._future: Future[Transcriber] | None = None
+        self._model: Transcriber | None = None
         self.loads = 0
         self.load_s = 0.0
 
-    def get(self, options: TranscribeOptions) -> Future[Transcriber]:
-        """The model for ``options``: loaded, loading, or starting to load now in a background thread."""
-        with self._lock:
-            fut = self._future
-            if fut is not None and self._key == options and not (fut.done() and fut.exception() is not None):
-                return fut
-            fut = Future()
-            self._key, self._future = options, fut
-            self.loads += 1
-        threading.Thread(target=self._load, args=(options, fut), daemon=True, name="speech-model").start()
-        return fut
+    def cached(self, options: TranscribeOptions) -> bool:
+        return self._model is not None and self._key == options
 
-    def _load(self, options: TranscribeOptions, fut: Future[Transcriber]) -> None:
+    def get(self, options: TranscribeOptions) -> Transcriber:
+        """The model for ``options``, loaded now unless it is loaded already (raises TranscribeError)."""
+        if self._model is None or self._key != options:
+            self._key, self._model = None, None  # the old one goes before the new one loads: one in memory
+            self.loads += 1
+            t0 = time.monotonic()
+            try:
+                self._model = Transcriber(options)
+            finally:
+                self.load_s = time.monotonic() - t0
+            self._key = options
+        return self._model
+
+
+class LazyModel:
+    """The task's speech model: loaded (or taken from the cache) on entering the transcribe stage, so fetch and
+    probe do not wait for it and the stage's clock does not count it; a load error is raised by ``transcribe``."""
+
+    def __init__(self, models: Models, options: TranscribeOptions) -> None:
+        self.models, self.options = models, options
+        self.was_cached = models.cached(options)
+        self._model: Transcriber | None = None
+        self._error: BaseException | None = None
+
+    def load(self) -> float:
+        """Load it if needed; returns the seconds that took (0.0 when it was loaded before this task)."""
         t0 = time.monotonic()
         try:
-            model = Transcriber(options)
-        except BaseException as exc:  # handed to whichever task needs the model; the process lives on
-            self.load_s = time.monotonic() - t0
-            fut.set_exception(exc)
-            return
-        self.load_s = time.monotonic() - t0
-        fut.set_result(model)
-
-
-class PendingModel:
-    """Stands in for a Transcriber while it loads: fetch and probe run meanwhile; ``transcribe`` waits for it."""
-
-    def __init__(self, future: Future[Transcriber]) -> None:
-        self.future = future
+            self._model = self.models.get(self.options)
+        except Exception as exc:  # noqa: BLE001 — raised again inside the transcribe stage, with its name
+            self._error = exc
+        return 0.0 if self.was_cached else round(time.monotonic() - t0, 3)
 
     def transcribe(self, *args: Any, **kwargs: Any) -> Any:
-        return self.future.result().transcribe(*args, **kwargs)
+        if self._model is None and self._error is None:
+            self.load()
+        if self._error is not None:
+            raise self._error
+        assert self._model is not None
+        return self._model.transcribe(*args, **kwargs)
 
 
 def warm(msg: dict[str, Any], models: Models) -> None:
-    """Start loading the speech model (and look up the CJK font) for the options in ``msg``; reports when done."""
+    """Load the speech model (and look up the CJK font) for the options in ``msg`` before any task; says how it went."""
     options: PipelineOptions = pickle.loads(base64.b64decode(msg["options"]))
-    fut = models.get(options.transcribe)
-
-    def done(f: Future[Transcriber]) -> None:
-        exc = f.exception()
-        _emit({"event": "warm", "ok": exc is None, "seconds": round(models.load_s, 3),
-               "message": "" if exc is None else getattr(exc, "message", str(exc))})
-        if exc is not None:
-            logger.warning("speech model not loaded ahead of tasks: %s", getattr(exc, "message", exc))
-        _warm_font(options.font)
-
-    fut.add_done_callback(done)
+    try:
+        models.get(options.transcribe)
+    except Exception as exc:  # noqa: BLE001 — the process lives on; a task that needs the model reports the error
+        message = getattr(exc, "message", str(exc))
+        logger.warning("speech model not loaded ahead of tasks: %s", message)
+        _emit({"event": "warm", "ok": False, "seconds": round(models.load_s, 3), "message": message})
+    else:
+        _emit({"event": "warm", "ok": True, "seconds": round(models.load_s, 3), "message": ""})
+    _warm_font(options.font)
 
 
 def _warm_font(configured: str) -> None:
@@ -162,10 +170,9 @@ def _warm_font(configured: str) -> None:
 
 @dataclass(slots=True)
 class _JobState:
-    model_was_ready: bool
     stage: str = ""
     last: float = 0.0
-    waited: float | None = None  # seconds the task waited for the speech model; None before the transcribe stage
+    waited: float | None = None  # seconds the task spent loading the speech model; None before the transcribe stage
 
 
 def run_job(job: dict[str, Any], models: Models, number: int) -> None:
@@ -174,12 +181,12 @@ def run_job(job: dict[str, Any], models: Models, number: int) -> None:
     _configure_logging(job.get("log_level", "INFO"), f"task {task.id}#{task.attempt}")
     # Pickled by our own parent process (the worker) over a pipe: the options are frozen dataclasses.
     options: PipelineOptions = pickle.loads(base64.b64decode(job["options"]))
-    model = models.get(options.transcribe)  # loads while fetch and probe run, unless it is loaded already
-    state = _JobState(model_was_ready=model.done() and model.exception() is None)
+    model = LazyModel(models, options.transcribe)
+    state = _JobState()
 
     def report(stage: str, percent: float, detail: str = "") -> None:
         if stage == "transcribe" and state.waited is None:
-            state.waited = _await_model(model, state.model_was_ready, models, number, percent)
+            state.waited = _load_model(model, models, number, percent)
         now = time.monotonic()
         # Progress at most ten times a second, but every stage change at once.
         if stage == state.stage and now - state.last < 0.1 and percent < 100:
@@ -188,7 +195,7 @@ def run_job(job: dict[str, Any], models: Models, number: int) -> None:
         _emit({"event": "progress", "stage": stage, "percent": round(percent, 2), "detail": detail})
 
     try:
-        result = run_task(task, options, report, transcriber=PendingModel(model))  # type: ignore[arg-type]
+        result = run_task(task, options, report, transcriber=model)  # type: ignore[arg-type]
     except AicutError as exc:
         logger.warning("failed in %s: %s", state.stage, exc.message)
         _emit({"event": "failed", "code": exc.code, "message": exc.message, "retryable": exc.retryable,
@@ -204,23 +211,16 @@ def run_job(job: dict[str, Any], models: Models, number: int) -> None:
     _emit({"event": "succeeded", "result": json_format.MessageToDict(wire.result_to_pb(result))})
 
 
-def _await_model(model: Future[Transcriber], was_ready: bool, models: Models, number: int,
-                 percent: float) -> float:
-    """Wait for the speech model before the transcribe stage's clock starts; says on the progress line how it went.
-    Returns the seconds waited (0.0 when it was loaded before this task came)."""
-    if was_ready:
+def _load_model(model: LazyModel, models: Models, number: int, percent: float) -> float:
+    """Load the speech model before the transcribe stage's clock starts; says on a progress line how it went.
+    Returns the seconds spent (0.0 when it was loaded before this task came)."""
+    seconds = model.load()
+    if model.was_cached:
         detail = f"speech model already loaded (task {number} in this process)"
-        waited = 0.0
     else:
-        t0 = time.monotonic()
-        try:
-            model.result()
-        except BaseException:  # noqa: BLE001 — the transcribe stage raises it with its stage name
-            pass
-        waited = round(time.monotonic() - t0, 3)
-        detail = f"speech model loaded in {models.load_s:.1f}s (this task waited {waited:.1f}s for it)"
+        detail = f"speech model loaded in {seconds:.1f}s (task {number} in this process)"
     _emit({"event": "progress", "stage": "transcribe", "percent": round(percent, 2), "detail": detail})
-    return waited
+    return seconds
 
 
 def serve(parent: int) -> None:
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         run_job(json.loads(sys.stdin.readline()), Models(), 1)
     _out.flush()
-    os._exit(0)  # no interpreter teardown under a model-loading thread
+    os._exit(0)  # quick: no interpreter teardown of the pipeline's native libraries
 
 
 if __name__ == "__main__":
