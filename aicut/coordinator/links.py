@@ -2,7 +2,8 @@
 
 The link turns the stream into facts the coordinator acts on: online/offline (a broken stream, or silence longer
 than ``dead_after_s``, marks the worker OFFLINE at once), the latest status snapshot, the round-trip time from
-pings, and task events, which are acknowledged only after the coordinator has handled (persisted) them.
+pings, and task events, which are acknowledged only after the coordinator has handled (persisted) them — in one
+``Ack`` per batch: the events that arrived while the previous batch was being handled.
 
 Calls to the worker carry the token as per-call metadata on a channel without interceptors (``submit``, ``cancel``
 and the stream itself): a client interceptor costs every call several Python frames.
@@ -139,7 +140,7 @@ class WorkerLink:
         call = self.stub.StreamStatus(self._requests(), metadata=self.metadata)
         pinger = asyncio.create_task(self._pinger())
         # Task events are handled (persisted) in order by their own task, so a slow Redis write never holds up the
-        # status snapshots and heartbeats behind it; each is acknowledged once handled.
+        # status snapshots and heartbeats behind it; they are acknowledged once handled, a batch at a time.
         events: asyncio.Queue[pb.TaskEvent] = asyncio.Queue()
         handler = asyncio.create_task(self._handle_events(events))
         try:
@@ -174,19 +175,36 @@ class WorkerLink:
     async def _handle_events(self, events: asyncio.Queue[pb.TaskEvent]) -> None:
         outgoing = self._outgoing
         while True:
-            event = await events.get()
+            batch = await _take_all(events)
+            seqs = await self._handle_batch(batch)
+            if seqs and outgoing is self._outgoing:
+                outgoing.put_nowait(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=seqs)))
+
+    async def _handle_batch(self, batch: list[pb.TaskEvent]) -> list[int]:
+        """Handle each event in order; the seqs of those handled (an event that failed is not acknowledged: the
+        worker sends it again after the next reconnect)."""
+        seqs: list[int] = []
+        for event in batch:
             try:
                 await self.handler.on_event(self, event)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # not acknowledged: it comes again after the next reconnect
+            except Exception:
                 logger.exception("link %s: handling task event %d failed", self.address, event.seq)
                 continue
-            if outgoing is self._outgoing:
-                outgoing.put_nowait(wpb.StatusStreamRequest(ack=wpb.Ack(event_seqs=[event.seq])))
+            seqs.append(event.seq)
+        return seqs
 
     def _set_offline(self, reason: str) -> None:
         if self.online:
             self.online = False
             logger.warning("link %s: OFFLINE (%s)", self.address, reason)
             self.handler.on_offline(self, reason)
+
+
+async def _take_all(queue: asyncio.Queue[pb.TaskEvent]) -> list[pb.TaskEvent]:
+    """Wait for one item, then take every item already queued behind it."""
+    items = [await queue.get()]
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
