@@ -32,7 +32,9 @@ def write_machines(directory: Path, workers: list[str] | None = None, coordinato
                    **worker: Any) -> Path:
     """A machines.yaml for tests: workers fetch from the local test server (127.0.0.1 only); ``sections`` adds more
     (``forum:``, ``publish:`` …), values written as YAML flow (lists as ``[2]``)."""
-    w = {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 0.2, "drain_timeout_s": 30,
+    # No pre-warmed task processes: most test workers never run a task, and a model loaded per worker costs the
+    # 2-core CI box about a CPU-second each (tests/worker/test_pool.py covers pre-warming).
+    w = {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 0.2, "drain_timeout_s": 30, "prewarm": "false",
          "min_free_disk_bytes": 0, "cancel_grace_s": 2, "work_dir": str(directory / "work"), **worker}
     c = {"host": "127.0.0.1", "port": 0, "http_port": 0, "data_dir": str(directory / "coord"), "grace_s": 2,
          "retry_backoff_s": 0.2, "dead_after_s": 2, "watch_config_s": 0.3, **(coordinator or {})}

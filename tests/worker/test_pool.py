@@ -73,7 +73,7 @@ async def run_pid(stream: Stream, task_id: str) -> int:
 
 async def test_two_tasks_in_a_row_share_one_process_and_load_the_model_once(make_worker: MakeWorker,
                                                                              media_server) -> None:
-    app, client = await make_worker()
+    app, client = await make_worker(prewarm="true")
     stream = Stream(client)
     await client.submit(task("t-1", f"{media_server.base_url}/speech.mp4"))
     first_pid = await run_pid(stream, "t-1")
@@ -91,7 +91,7 @@ async def test_two_tasks_in_a_row_share_one_process_and_load_the_model_once(make
 
 async def test_a_task_process_killed_mid_task_is_replaced_and_the_next_task_runs(make_worker: MakeWorker,
                                                                                 media_server) -> None:
-    app, client = await make_worker()
+    app, client = await make_worker(prewarm="true")
     stream = Stream(client)
     await client.submit(task("t-crash", f"{media_server.base_url}/slow/clip.mp4?bps=10000"))
     pid = await run_pid(stream, "t-crash")
@@ -108,7 +108,7 @@ async def test_a_task_process_killed_mid_task_is_replaced_and_the_next_task_runs
 
 async def test_an_idle_task_process_killed_is_replaced_and_the_next_task_runs(make_worker: MakeWorker,
                                                                              media_server) -> None:
-    app, client = await make_worker()
+    app, client = await make_worker(prewarm="true")
     stream = Stream(client)
     await eventually(lambda: idle_ready(app.node.pool), "the pre-warmed task process")
     victim = idle_ready(app.node.pool)
@@ -127,7 +127,7 @@ async def test_an_idle_task_process_killed_is_replaced_and_the_next_task_runs(ma
 
 async def test_cancel_kills_the_process_and_a_fresh_one_takes_the_slot(make_worker: MakeWorker,
                                                                        media_server) -> None:
-    app, client = await make_worker()
+    app, client = await make_worker(prewarm="true")
     stream = Stream(client)
     await client.submit(task("t-cancel", f"{media_server.base_url}/slow/clip.mp4?bps=10000"))
     pid = await run_pid(stream, "t-cancel")
@@ -143,7 +143,7 @@ async def test_processes_that_keep_dying_turn_the_worker_not_serving_until_one_l
         make_worker: MakeWorker, monkeypatch: pytest.MonkeyPatch) -> None:
     real = pool_module.ARGV
     monkeypatch.setattr(pool_module, "ARGV", (sys.executable, "-c", "import sys; sys.exit(3)"))
-    app, client = await make_worker()
+    app, client = await make_worker(prewarm="true")
     await eventually(lambda: app.node.state.value == "NOT_SERVING", "NOT_SERVING")
     status = await client.health()
     assert status.state == wpb.NOT_SERVING and "keep dying" in status.state_reason
@@ -158,7 +158,7 @@ async def test_processes_that_keep_dying_turn_the_worker_not_serving_until_one_l
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 async def test_no_task_process_outlives_the_worker(tmp_path: Path, media_server, how: str) -> None:
-    proc = WorkerProcess(tmp_path, slots=2, drain_timeout_s=1)
+    proc = WorkerProcess(tmp_path, slots=2, drain_timeout_s=1, prewarm="true")
     try:
         client = Client(proc.wait_ready())
         stream = Stream(client)
