@@ -58,6 +58,9 @@ class MemoryOutbox(Outbox):
     def _save(self, durable: bool = True) -> None:
         pass
 
+    def _write(self, version: int, data: bytes, durable: bool) -> None:
+        pass
+
 
 class FakeNode(WorkerNode):
     """The real worker node; a task is a timer instead of a process."""

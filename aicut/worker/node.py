@@ -179,7 +179,9 @@ class WorkerNode:
         logger.info("worker %s: task %s#%d accepted (%d source(s)), %d/%d slot(s) busy", self.worker_id, task.id,
                     task.attempt, len(task.spec.sources), len(self.running), self.ws.slots)
         self._changed()
-        self._event(task, accepted=pb.TaskAccepted(worker_id=self.worker_id))
+        # On disk before the reply (a thread fsyncs it, grouped with any other accepted at the same time); a repeat
+        # of this submit meanwhile finds the run above and is answered as a duplicate.
+        await self._durable_event(task, accepted=pb.TaskAccepted(worker_id=self.worker_id))
         # Spawning takes milliseconds: do it after this reply, so the caller and the stream hear of the task first.
         run.waiter = asyncio.create_task(self._launch(run), name=f"task-{task.id}")
         return False, self.status()
@@ -259,6 +261,12 @@ class WorkerNode:
         self.changed_ns = time.time_ns()
         if self.subscribers:
             self._broadcast(wpb.StatusStreamMessage(status=self.status()))
+
+    async def _durable_event(self, task: Task, **kind: Any) -> None:
+        """``_event`` for the hot path: the fsync runs in a thread instead of on the event loop."""
+        event = await self.outbox.put(pb.TaskEvent(task_id=task.id, attempt=task.attempt, at_unix_ns=time.time_ns(),
+                                                   worker_id=self.worker_id, **kind))
+        self._broadcast(wpb.StatusStreamMessage(event=event))
 
     def _event(self, task: Task, **kind: Any) -> None:
         event = self.outbox.add(pb.TaskEvent(task_id=task.id, attempt=task.attempt, at_unix_ns=time.time_ns(),
