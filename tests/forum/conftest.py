@@ -16,6 +16,7 @@ import requests
 
 from aicut.store import EmbeddedValkey
 from tests.coordinator.conftest import Cluster
+from tests.support.discuz import DiscuzServer, ForumConfig
 from tests.support.procs import ROOT, free_port
 
 BOT = {"FORUM_USERNAME": "aicut", "FORUM_PASSWORD": "botpass123"}   # an account of the test forum's default config
@@ -66,6 +67,23 @@ class ForumProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.log.close()
+
+
+@pytest.fixture
+def make_server() -> Iterator[Any]:
+    """In-process test forums (a thread each, no flood control unless asked), closed after the test."""
+    servers: list[DiscuzServer] = []
+
+    def make(**config: Any) -> DiscuzServer:
+        config.setdefault("floodctrl", 0)
+        server = DiscuzServer(ForumConfig(**config))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from aicut.errors import ForumConfigError, ForumError, ForumFloodError, ForumLoginError, ForumRefusedError
 from aicut.forum.client import ForumClient
 from aicut.forum.models import ForumSettings
-from tests.support.discuz import DiscuzServer, ForumConfig
+from tests.support.discuz import DiscuzServer
 
 BOT, BOT_PASSWORD = "aicut", "botpass123"
 MODES = ["mobile", "desktop"]
@@ -32,22 +31,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def make_server() -> Iterator[Any]:
-    servers: list[DiscuzServer] = []
-
-    def make(**config: Any) -> DiscuzServer:
-        config.setdefault("floodctrl", 0)
-        server = DiscuzServer(ForumConfig(**config))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ reply for a file the member can fix."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,18 +18,15 @@ from aicut.pipeline.fetch import FetchOptions
 from aicut.pipeline.resolve import ForumOptions
 from aicut.pipeline.task import PipelineOptions, run_task
 from aicut.pipeline.transcribe import TranscribeOptions, Transcriber
-from tests.support.discuz import DiscuzServer, ForumConfig
+from tests.support.discuz import DiscuzServer
 from tests.support.httpserver import MediaServer
 
 BOT = ForumAccount("aicut", "botpass123")
 
 
 @pytest.fixture
-def forum() -> Iterator[DiscuzServer]:
-    config = ForumConfig()
-    config.floodctrl = 0
-    with DiscuzServer(config) as server:
-        yield server
+def forum(make_server: Any) -> DiscuzServer:
+    return make_server()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import html
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from aicut.forum.replies import (
     marker_id, message_bytes, public_text, with_marker,
 )
 from aicut.models import Output
-from tests.support.discuz import DiscuzServer, ForumConfig
+from tests.support.discuz import DiscuzServer
 
 TASK = "forum-bbs.example.com-123"
 SETTINGS = PublishSettings(flood_wait_s=16.0, flood_retries=3)
@@ -466,22 +466,6 @@ def test_a_client_that_has_not_logged_in_yet_logs_in_before_looking_for_our_post
 BOT, BOT_PASSWORD = "aicut", "botpass123"
 
 
-@pytest.fixture
-def make_forum() -> Iterator[Callable[..., DiscuzServer]]:
-    servers: list[DiscuzServer] = []
-
-    def make(**config: Any) -> DiscuzServer:
-        config.setdefault("floodctrl", 0)
-        server = DiscuzServer(ForumConfig(**config))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
-
-
 def bot(server: DiscuzServer, tmp_path: Path, api: str = "auto") -> ForumClient:
     settings = ForumSettings(base_url=server.url, api=api, timeout_s=5.0)  # type: ignore[arg-type]
     return ForumClient(settings, BOT, BOT_PASSWORD, cookie_file=tmp_path / f"cookies-{api}.json")
@@ -508,8 +492,8 @@ def cut_outputs(tmp_path: Path) -> list[Output]:
 
 
 @pytest.mark.parametrize("api", ["mobile", "desktop"])
-def test_plugin_upload_and_reply_then_a_retry_posts_nothing(make_forum: Any, tmp_path: Path, api: str) -> None:
-    server = make_forum(mobile_api=api == "mobile")
+def test_plugin_upload_and_reply_then_a_retry_posts_nothing(make_server: Any, tmp_path: Path, api: str) -> None:
+    server = make_server(mobile_api=api == "mobile")
     tid = request_thread(server)
     settings = PublishSettings(kind="plugin")
     files = cut_outputs(tmp_path)
@@ -536,8 +520,8 @@ def test_plugin_upload_and_reply_then_a_retry_posts_nothing(make_forum: Any, tmp
     assert len(bot_posts(server, tid)) == 1 and len(server.snapshot()["cos"]) == 3
 
 
-def test_attachment_upload_and_reply_bind_the_attachments(make_forum: Any, tmp_path: Path) -> None:
-    server = make_forum()
+def test_attachment_upload_and_reply_bind_the_attachments(make_server: Any, tmp_path: Path) -> None:
+    server = make_server()
     tid = request_thread(server)
     settings = PublishSettings(kind="attachment", files=("video", "subtitles"))
     with bot(server, tmp_path) as client:
@@ -553,8 +537,8 @@ def test_attachment_upload_and_reply_bind_the_attachments(make_forum: Any, tmp_p
     assert all(bound[aid]["pid"] == post["pid"] for aid in aids)
 
 
-def test_flood_control_waits_then_replies_once(make_forum: Any, tmp_path: Path) -> None:
-    server = make_forum(floodctrl=1)
+def test_flood_control_waits_then_replies_once(make_server: Any, tmp_path: Path) -> None:
+    server = make_server(floodctrl=1)
     tid = request_thread(server)
     settings = PublishSettings(flood_wait_s=1.0, flood_retries=3)
     slept: list[float] = []
@@ -574,8 +558,8 @@ def test_flood_control_waits_then_replies_once(make_forum: Any, tmp_path: Path) 
     assert [find_marker(p["message"], "forum-a-2") for p in posts] == [False, True]
 
 
-def test_gbk_site_round_trip_with_a_directory_publisher(make_forum: Any, tmp_path: Path) -> None:
-    server = make_forum(charset="gbk")
+def test_gbk_site_round_trip_with_a_directory_publisher(make_server: Any, tmp_path: Path) -> None:
+    server = make_server(charset="gbk")
     tid = request_thread(server)
     settings = PublishSettings(kind="directory", path=str(tmp_path / "www"), base_url="https://files.example.com/a")
     with bot(server, tmp_path) as client:
@@ -590,8 +574,8 @@ def test_gbk_site_round_trip_with_a_directory_publisher(make_forum: Any, tmp_pat
     assert len(bot_posts(server, tid)) == 1
 
 
-def test_moderated_reply_is_reported_as_such(make_forum: Any, tmp_path: Path) -> None:
-    server = make_forum(moderate_replies=True)
+def test_moderated_reply_is_reported_as_such(make_server: Any, tmp_path: Path) -> None:
+    server = make_server(moderate_replies=True)
     tid = request_thread(server)
     with bot(server, tmp_path) as client:
         out = publish_problem(client, fid=2, tid=tid, task_id=TASK, code="UNSUPPORTED_CATEGORY",
@@ -601,8 +585,8 @@ def test_moderated_reply_is_reported_as_such(make_forum: Any, tmp_path: Path) ->
     assert post["invisible"] == -2 and "「音色克隆」" in post["message"]
 
 
-def test_a_refused_plugin_upload_posts_no_reply(make_forum: Any, tmp_path: Path) -> None:
-    server = make_forum()
+def test_a_refused_plugin_upload_posts_no_reply(make_server: Any, tmp_path: Path) -> None:
+    server = make_server()
     tid = request_thread(server)
     settings = PublishSettings(kind="plugin", form_fields=(("filetype", "archive"),))
     with bot(server, tmp_path) as client, pytest.raises(ForumRefusedError, match="不支持的文件类型") as info:
