@@ -167,15 +167,9 @@ def publish(task: Task, result: TaskResult, client: Any, options: PipelineOption
     reply = outcome.reply
     note = ("already posted by an earlier attempt" if reply.already else
             "held for moderation" if reply.moderated else "posted")
-    link = f"{forum_base_url(client)}forum.php?mod=redirect&goto=findpost&ptid={tid}&pid={reply.pid}" \
-        if reply.pid else ""
+    link = f"{client.base_url}forum.php?mod=redirect&goto=findpost&ptid={tid}&pid={reply.pid}" if reply.pid else ""
     return replace(result, outputs=tuple(replace(o, url=urls.get(o.name, o.url)) for o in result.outputs),
                    reply_url=link, reply_note=note)
-
-
-def forum_base_url(client: Any) -> str:
-    url = client.thread_url(1)
-    return url[: url.index("forum.php")] if "forum.php" in url else url.rsplit("/", 1)[0] + "/"
 
 
 def _answer_problem(task: Task, exc: TaskError, client: Any, options: PipelineOptions) -> None:
