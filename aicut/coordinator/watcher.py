@@ -15,6 +15,7 @@ The forum client is synchronous (requests); every call runs in a thread so the e
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -28,7 +29,8 @@ from aicut.coordinator.dispatcher import Dispatcher
 from aicut.errors import AicutError, ConfigError, ForumConfigError, ForumLoginError, ForumRefusedError
 from aicut.forum import parse
 from aicut.forum.models import ThreadPage, ThreadRow
-from aicut.forum.tasks import board_key, problem_of, task_from_request
+from aicut.forum.tasks import MEMBER_FIXABLE, board_key, failure_key, problem_of, task_from_request
+from aicut.models import TaskState
 from aicut.store.tasks import Store
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 FLAG = "monitoring"                         # "1" / "0": the operator's switch, survives restarts
 FLAG_LAST_CHECK = "monitoring:last_check_ms"
 FLAG_LAST_ERROR = "monitoring:last_error"
+FLAG_FAILURES = "monitoring:failures_after"  # the event id up to which failed forum tasks were looked at
 FLAG_BASELINE = "monitoring:baseline:"      # + board key: the newest tid when the board was first watched
 MAX_BACKOFF_S = 300.0
 
@@ -83,7 +86,9 @@ class ForumWatcher:
         self._factory = client_factory or self._default_client
         self._client: ForumReader | None = None
         self._task: asyncio.Task[None] | None = None
+        self._failures: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._client_lock = asyncio.Lock()
         self.checks = 0                      # completed checks since start (tests and the bench wait on it)
         self.taken = 0                       # threads turned into tasks since start
 
@@ -126,13 +131,16 @@ class ForumWatcher:
     def _spawn(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="forum-watcher")
+        if self.forum.polite_replies and (self._failures is None or self._failures.done()):
+            self._failures = asyncio.create_task(self._follow_failures(), name="forum-failures")
 
     async def _stop_loop(self) -> None:
-        task, self._task = self._task, None
-        # Cancel until it is done: Python 3.11's wait_for can swallow a cancel that lands as its timer fires.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
+        for task in (self._task, self._failures):
+            # Cancel until it is done: Python 3.11's wait_for can swallow a cancel that lands as its timer fires.
+            while task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+        self._task = self._failures = None
 
     # ------------------------------------------------------------------ the loop
     async def _loop(self) -> None:
@@ -160,6 +168,41 @@ class ForumWatcher:
             except TimeoutError:
                 pass
 
+    async def _follow_failures(self) -> None:
+        """Tell the member when their forum task failed for good for a reason that is not theirs to fix (a crash, a
+        worker fault, retries used up): one apology per task, after the operator's own record. Problems the member can
+        fix were answered by the worker or the watcher already. Follows the event stream from where it left off."""
+        after = await self.store.get_flag(FLAG_FAILURES, "") or await self.store.last_event_id()
+        while True:
+            try:
+                entries = await self.store.read_events(after, block_ms=5_000, count=200)
+                for entry_id, fields in entries:
+                    if (fields.get("kind", "task") == "task" and fields.get("to") == TaskState.FAILED.value
+                            and fields.get("id", "").startswith("forum-")
+                            and not fields.get("event", "").startswith("rejected")):
+                        await self._apologise(fields["id"])
+                    after = entry_id
+                if entries:
+                    await self.store.set_flag(FLAG_FAILURES, after)
+            except asyncio.CancelledError:
+                raise
+            except AicutError as exc:     # Redis away or the forum refusing: try again shortly, from the same place
+                logger.warning("following failed forum tasks: %s", exc.message)
+                await asyncio.sleep(5)
+            except Exception:             # noqa: BLE001 — a bug here must not stop the watcher
+                logger.exception("following failed forum tasks failed unexpectedly")
+                await asyncio.sleep(5)
+
+    async def _apologise(self, task_id: str) -> None:
+        rec = await self.store.get_task(task_id)
+        if rec is None or rec.state is not TaskState.FAILED or rec.error_code in MEMBER_FIXABLE:
+            return
+        spec = json.loads(rec.task_json or "{}").get("spec", {})
+        tid, fid = int(spec.get("tid") or 0), int(spec.get("fid") or 0)
+        if tid and fid:
+            await self._reply_problem(await self._reader(), fid, tid, task_id, "TASK_FAILED", "",
+                                      key=failure_key(task_id))
+
     async def _record(self, error: str) -> None:
         try:
             await self.store.set_flag(FLAG_LAST_CHECK, str(int(time.time() * 1000)))
@@ -182,9 +225,10 @@ class ForumWatcher:
         return ForumClient(self.forum, secrets.forum_username, secrets.forum_password, cookie_file=cookies)
 
     async def _reader(self) -> ForumReader:
-        if self._client is None:
-            self._client = await asyncio.to_thread(self._factory)
-        return self._client
+        async with self._client_lock:   # the poll loop and the failure follower share one session
+            if self._client is None:
+                self._client = await asyncio.to_thread(self._factory)
+            return self._client
 
     # ------------------------------------------------------------------ one check
     async def check_once(self) -> int:
@@ -246,12 +290,13 @@ class ForumWatcher:
         return int(created)
 
     async def _reply_problem(self, client: Any, fid: int, tid: int, task_id: str, code: str,
-                             detail: str | dict[str, str]) -> None:
+                             detail: str | dict[str, str], key: str = "") -> None:
+        """One polite reply about ``code`` in thread ``tid``; ``key`` (default the task id) is its marker."""
         from aicut.forum.publish import publish_problem
 
         try:
-            outcome = await asyncio.to_thread(publish_problem, client, fid=fid, tid=tid, task_id=task_id, code=code,
-                                              detail=detail, settings=self.settings.publish)
+            outcome = await asyncio.to_thread(publish_problem, client, fid=fid, tid=tid, task_id=key or task_id,
+                                              code=code, detail=detail, settings=self.settings.publish)
             note = "already answered" if getattr(outcome, "already", False) else "answered"
             await self.store.append_event("monitoring", task=task_id, text=f"thread {tid}: member {note} ({code})")
         except AicutError as exc:         # the task stays FAILED with its reason; the operator sees both

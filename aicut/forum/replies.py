@@ -306,6 +306,8 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "TOO_LARGE": "您好！这个文件太大，超过了处理上限{limit}。请压缩视频（例如导出为 1080p MP4）或分段上传。" + _RETRY,
     "URL_NOT_ALLOWED": "您好！视频链接所在的网站不在允许下载的范围内。请把视频直接上传到论坛（附件或视频上传）。" + _RETRY,
     "HTTP_STATUS": "您好！视频链接打不开{status}，可能已过期、被删除或需要登录。请重新上传视频后贴出新的地址。" + _RETRY,
+    # Not the member's problem (a crash, a worker fault, retries used up): the coordinator says sorry, once.
+    "TASK_FAILED": "您好！抱歉，这个视频没能处理成功（不是您的问题）。管理员已经看到，处理好后会在这里回复；不需要重新发帖。",
 }
 GENERIC_TEMPLATE = "您好！这个帖子没能自动处理{detail}。请检查视频后重新发帖；如果仍然不行，请联系管理员。"
 

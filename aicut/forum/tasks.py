@@ -10,6 +10,17 @@ from generated.aicut.v1 import common_pb2 as pb
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
+# Failures the member can fix by posting again: the worker (or the watcher) answers them with what to do. Any other
+# failure for good gets the coordinator's apology (``failure_key``).
+MEMBER_FIXABLE = frozenset({"NO_SOURCE", "UNSUPPORTED_CATEGORY", "NOT_MEDIA", "NO_VIDEO", "NO_AUDIO", "NO_SPEECH",
+                            "EMPTY_MEDIA", "UNREADABLE_MEDIA", "TOO_LARGE", "URL_NOT_ALLOWED", "HTTP_STATUS"})
+
+
+def failure_key(task_id: str) -> str:
+    """The marker key of the coordinator's "could not process" reply: not the task's own id, so an operator's later
+    RetryTask that succeeds still posts its result reply (which looks for the task id alone)."""
+    return f"{task_id}.failed"
+
 
 def forum_host(url: str) -> str:
     """The forum's host (and port when not the default) as a task id part: ``bbs.example.com``, ``127.0.0.1-8080``."""

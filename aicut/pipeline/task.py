@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from aicut import __version__
 from aicut.errors import ConfigError, ForumError, InvalidTaskError, NoVideoStreamError, TaskError
 from aicut.forum.models import PublishSettings
+from aicut.forum.tasks import MEMBER_FIXABLE
 from aicut.models import CoverTitles, MediaInfo, Output, Source, SourceKind, SourceResult, Task, TaskResult
 from aicut.pipeline.audio import energy, load_audio
 from aicut.pipeline.cover import CoverOptions, make_cover
@@ -65,11 +66,6 @@ class PipelineOptions:
     forum: ForumOptions = ForumOptions()      # reading bare thread tasks and replying in the thread
     publish: PublishSettings = PublishSettings()
     publish_to_forum: bool = True    # False: a thread task's files stay local (``aicut process``, benchmarks)
-
-
-# Failures the member can fix by posting again; the thread gets a polite reply saying what to do.
-MEMBER_FIXABLE = frozenset({"NO_SOURCE", "UNSUPPORTED_CATEGORY", "NOT_MEDIA", "NO_VIDEO", "NO_AUDIO", "NO_SPEECH",
-                            "EMPTY_MEDIA", "UNREADABLE_MEDIA", "TOO_LARGE", "URL_NOT_ALLOWED", "HTTP_STATUS"})
 
 
 def task_dir(work_dir: Path, task: Task) -> Path:

@@ -18,6 +18,7 @@ from aicut.config import Settings
 from aicut.coordinator.dispatcher import Dispatcher
 from aicut.coordinator.watcher import MAX_BACKOFF_S, ForumWatcher, jittered, retry_delay_s
 from aicut.errors import ConfigError, ForumConfigError, ForumError, ForumRefusedError
+from aicut.forum.replies import find_marker
 from aicut.forum.models import ForumSettings, Post, PublishSettings, ReplyResult, ThreadPage, ThreadRow
 from aicut.models import TaskState
 from aicut.store import Store
@@ -246,6 +247,32 @@ async def test_the_switch_starts_and_stops_the_loop_and_outages_are_shown_then_c
     await watcher.close()
     await resumed.start()
     await _wait(lambda: forum.list_calls > calls + 1)
+
+
+async def test_a_forum_task_that_fails_for_good_through_no_fault_of_the_member_gets_one_apology(rig) -> None:
+    forum, make, store = rig
+    watcher = make()
+    await watcher.check_once()
+    await watcher.set_enabled(True)
+    forum.post(11)
+    forum.post(12)
+    await _wait(lambda: watcher.taken >= 2)
+    crashed, bad_file = "forum-bbs.example.com-11", "forum-bbs.example.com-12"
+    for task_id, code in ((crashed, "TASK_CRASHED"), (bad_file, "NOT_MEDIA")):
+        assert await store.transition(task_id, 1, (TaskState.QUEUED,), TaskState.FAILED,
+                                      fields={"error_code": code, "error_message": "x"})
+    await _wait(lambda: any(tid == 11 for tid, _ in forum.replies))
+    await asyncio.sleep(0.3)
+    assert [tid for tid, _ in forum.replies] == [11]          # NOT_MEDIA: the worker answers that one itself
+    text = forum.replies[0][1]
+    assert "不是您的问题" in text and find_marker(text, crashed + ".failed")
+    assert not find_marker(text, crashed)     # so a successful RetryTask still posts its result reply
+    # A restarted coordinator starts after the failures it already looked at: no second apology.
+    await watcher.set_enabled(False)
+    again = make()
+    await again.set_enabled(True)
+    await asyncio.sleep(0.5)
+    assert len(forum.replies) == 1
 
 
 def test_backoff_grows_for_outages_and_goes_to_the_longest_wait_for_what_only_the_operator_can_fix() -> None:
