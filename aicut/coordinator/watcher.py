@@ -41,12 +41,13 @@ FLAG_LAST_ERROR = "monitoring:last_error"
 FLAG_FAILURES = "monitoring:failures_after"  # the event id up to which failed forum tasks were looked at
 FLAG_BASELINE = "monitoring:baseline:"      # + board key: the newest tid when the board was first watched
 MAX_BACKOFF_S = 300.0
+MAX_PAGES = 5                               # listing pages read in one check when every thread on a page is new
 
 
 class ForumReader(Protocol):
     """What the watcher needs of ``aicut.forum.client.ForumClient`` (a fake in unit tests)."""
 
-    def list_threads(self, fid: int) -> list[ThreadRow]: ...
+    def list_threads(self, fid: int, page: int = 1) -> list[ThreadRow]: ...
     def read_thread(self, tid: int) -> ThreadPage: ...
     def thread_url(self, tid: int) -> str: ...
     def close(self) -> None: ...
@@ -252,13 +253,30 @@ class ForumWatcher:
                     continue
                 mark = "0"
             oldest_new = int(mark) + 1
+            fresh = await self._fresh(client, fid, key, rows, oldest_new)
             # Oldest first, so tasks queue in the order members posted.
-            for row in sorted(rows, key=lambda r: (r.dateline, r.tid)):
-                if row.tid < oldest_new or await self.store.is_seen(key, str(row.tid)):
-                    continue
+            for row in sorted(fresh, key=lambda r: (r.dateline, r.tid)):
                 new += await self._take(client, fid, key, row)
         self.checks += 1
         return new
+
+    async def _fresh(self, client: ForumReader, fid: int, key: str, rows: list[ThreadRow],
+                     oldest_new: int) -> list[ThreadRow]:
+        """The threads of ``rows`` not taken yet; while a whole page is new (a burst between two checks), the next
+        page too, up to MAX_PAGES — so a burst larger than a page is not lost below the first page."""
+        fresh: list[ThreadRow] = []
+        page = 1
+        while True:
+            seen_one = False
+            for row in rows:
+                if row.tid < oldest_new or await self.store.is_seen(key, str(row.tid)):
+                    seen_one = seen_one or not row.sticky
+                elif all(r.tid != row.tid for r in fresh):
+                    fresh.append(row)
+            if seen_one or page >= MAX_PAGES or len(rows) < self.forum.page_size:
+                return fresh
+            page += 1
+            rows = await asyncio.to_thread(client.list_threads, fid, page)
 
     async def _take(self, client: ForumReader, fid: int, key: str, row: ThreadRow) -> int:
         """Turn one new thread into its task (or a recorded rejection); then mark it seen."""

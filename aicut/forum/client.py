@@ -165,9 +165,9 @@ class ForumClient:
         with self._lock:
             self._login()
 
-    def list_threads(self, fid: int) -> list[ThreadRow]:
-        """Board ``fid`` page 1, newest created first, sticky rows included (``sticky=True``)."""
-        return self._with_login(f"list board {fid}", lambda: self._list_threads(fid))
+    def list_threads(self, fid: int, page: int = 1) -> list[ThreadRow]:
+        """Board ``fid`` page ``page``, newest created first, sticky rows included (``sticky=True``, on page 1)."""
+        return self._with_login(f"list board {fid}", lambda: self._list_threads(fid, page))
 
     def read_thread(self, tid: int) -> ThreadPage:
         """Thread ``tid`` page 1: subject, category, first post and the replies on it."""
@@ -542,9 +542,10 @@ class ForumClient:
 
     # --- reading -------------------------------------------------------------------------------------------------
 
-    def _list_threads(self, fid: int) -> list[ThreadRow]:
-        action = f"list board {fid}"
-        params = {"fid": fid, "page": 1, "tpp": self._settings.page_size, "filter": "author", "orderby": "dateline"}
+    def _list_threads(self, fid: int, page_no: int = 1) -> list[ThreadRow]:
+        action = f"list board {fid}" + (f" page {page_no}" if page_no > 1 else "")
+        params = {"fid": fid, "page": page_no, "tpp": self._settings.page_size, "filter": "author",
+                  "orderby": "dateline"}
         if self._use_mobile():
             try:
                 doc = self._mobile_read("forumdisplay", params, action)
@@ -552,7 +553,7 @@ class ForumClient:
                 return parse.board_rows_json(doc, fid)
             except _MobileUnavailable:
                 self._mobile_off(action)
-        query = {"mod": "forumdisplay", "fid": fid, "filter": "author", "orderby": "dateline", "page": 1}
+        query = {"mod": "forumdisplay", "fid": fid, "filter": "author", "orderby": "dateline", "page": page_no}
         page = self._page(self._url("forum.php"), action=action, params=query)
         return parse.board_rows_html(page, fid)
 

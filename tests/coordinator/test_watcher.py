@@ -43,12 +43,15 @@ class FakeForum:
     def post(self, tid: int, subject: str = "请剪辑", category: str = "智能剪口播", html: str = VIDEO_POST) -> None:
         self.threads[tid] = (subject, category, html)
 
-    def list_threads(self, fid: int) -> list[ThreadRow]:
+    def list_threads(self, fid: int, page: int = 1) -> list[ThreadRow]:
         self.list_calls += 1
         if self.fail is not None:
             raise self.fail
-        return [ThreadRow(tid=t, fid=fid, subject=s, dateline=1_700_000_000 + t, category=c)
+        rows = [ThreadRow(tid=t, fid=fid, subject=s, dateline=1_700_000_000 + t, category=c)
                 for t, (s, c, _) in sorted(self.threads.items(), reverse=True)]
+        return rows[(page - 1) * self.page_size: page * self.page_size]
+
+    page_size = 20
 
     def read_thread(self, tid: int) -> ThreadPage:
         if tid not in self.threads:
@@ -127,8 +130,6 @@ async def test_threads_older_than_the_baseline_stay_ignored_when_deletions_bring
     forum, make, store = rig
     for tid in range(1, 26):            # 25 threads; the listing shows the newest 20
         forum.post(tid)
-    original = forum.list_threads
-    forum.list_threads = lambda fid: original(fid)[:20]
     watcher = make()
     await watcher.check_once()
     for tid in (25, 24, 23):            # a moderator deletes three: threads 3–5 move onto the first page
@@ -136,6 +137,17 @@ async def test_threads_older_than_the_baseline_stay_ignored_when_deletions_bring
     forum.post(26)
     assert await watcher.check_once() == 1
     assert list(await _forum_tasks(store)) == ["forum-bbs.example.com-26"]
+
+
+async def test_a_burst_larger_than_a_listing_page_is_read_over_the_next_pages(rig) -> None:
+    forum, make, store = rig
+    forum.post(1)
+    watcher = make()
+    await watcher.check_once()
+    for tid in range(2, 48):            # 46 new threads between two checks: more than two pages of 20
+        forum.post(tid)
+    assert await watcher.check_once() == 46
+    assert len(await _forum_tasks(store)) == 46
 
 
 async def test_without_baseline_the_threads_already_there_are_processed_too(rig) -> None:
