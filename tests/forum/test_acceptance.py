@@ -117,6 +117,12 @@ async def test_a_new_thread_is_cut_and_answered_once_old_ones_are_ignored_and_re
     assert all(t["attempt"] == 1 for t in tasks), tasks
     assert [len(forum.replies_by(t)) for t in (video, voice, empty, old)] == [1, 1, 1, 0]
 
+    # The forum goes down for a while: the watcher shows it, keeps polling, and recovers on its own.
+    forum.hook("fail", {"count": 4, "status": 502})
+    wait_for(lambda: "502" in monitoring(cluster).get("last_error", ""), 60, "the outage to be shown")
+    wait_for(lambda: not monitoring(cluster).get("last_error"), 90, "the watcher to recover", interval=0.3)
+    assert len(cluster.grpcurl(API + "ListTasks", {}).get("tasks", [])) == 3
+
     # Nothing secret anywhere: logs, task records, the gateway, the CLI.
     cookies = _cookie_values(cluster)
     assert cookies, "the coordinator and the worker should have kept their forum sessions"
