@@ -200,9 +200,12 @@ class ForumWatcher:
             return
         spec = json.loads(rec.task_json or "{}").get("spec", {})
         tid, fid = int(spec.get("tid") or 0), int(spec.get("fid") or 0)
-        if tid and fid:
-            await self._reply_problem(await self._reader(), fid, tid, task_id, "TASK_FAILED", "",
-                                      key=failure_key(task_id))
+        if not tid:
+            return
+        client = await self._reader()
+        if not fid:   # a thread URL submitted by hand: its board is only known from the thread itself
+            fid = (await asyncio.to_thread(client.read_thread, tid)).fid
+        await self._reply_problem(client, fid, tid, task_id, "TASK_FAILED", "", key=failure_key(task_id))
 
     async def _record(self, error: str) -> None:
         try:

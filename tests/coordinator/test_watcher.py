@@ -21,6 +21,7 @@ from aicut.errors import ConfigError, ForumConfigError, ForumError, ForumRefused
 from aicut.forum.replies import find_marker
 from aicut.forum.models import ForumSettings, Post, PublishSettings, ReplyResult, ThreadPage, ThreadRow
 from aicut.models import TaskState
+from generated.aicut.v1 import common_pb2 as pb
 from aicut.store import Store
 
 BASE = "http://bbs.example.com/"
@@ -38,6 +39,7 @@ class FakeForum:
         self.threads: dict[int, tuple[str, str, str]] = {}   # tid -> (subject, category, first post html)
         self.replies: list[tuple[int, str]] = []
         self.list_calls = 0
+        self.hidden: set[int] = set()                          # readable threads the listing does not show
         self.fail: BaseException | None = None
 
     def post(self, tid: int, subject: str = "请剪辑", category: str = "智能剪口播", html: str = VIDEO_POST) -> None:
@@ -48,7 +50,7 @@ class FakeForum:
         if self.fail is not None:
             raise self.fail
         rows = [ThreadRow(tid=t, fid=fid, subject=s, dateline=1_700_000_000 + t, category=c)
-                for t, (s, c, _) in sorted(self.threads.items(), reverse=True)]
+                for t, (s, c, _) in sorted(self.threads.items(), reverse=True) if t not in self.hidden]
         return rows[(page - 1) * self.page_size: page * self.page_size]
 
     page_size = 20
@@ -273,10 +275,19 @@ async def test_a_forum_task_that_fails_for_good_through_no_fault_of_the_member_g
     for task_id, code in ((crashed, "TASK_CRASHED"), (bad_file, "NOT_MEDIA")):
         assert await store.transition(task_id, 1, (TaskState.QUEUED,), TaskState.FAILED,
                                       fields={"error_code": code, "error_message": "x"})
-    await _wait(lambda: any(tid == 11 for tid, _ in forum.replies))
+    # A thread URL submitted by hand: the record knows the tid but not the board, which is read from the thread.
+    forum.hidden.add(13)
+    forum.post(13)
+    bare = "forum-bbs.example.com-13"
+    _, created = await watcher.dispatcher.submit(pb.Task(id=bare, attempt=1, thread_url=forum.thread_url(13),
+                                                         spec=pb.TaskSpec(tid=13)), origin="api")
+    assert created
+    assert await store.transition(bare, 1, (TaskState.QUEUED,), TaskState.FAILED,
+                                  fields={"error_code": "WORKER_LOST", "error_message": "x"})
+    await _wait(lambda: {tid for tid, _ in forum.replies} >= {11, 13})
     await asyncio.sleep(0.3)
-    assert [tid for tid, _ in forum.replies] == [11]          # NOT_MEDIA: the worker answers that one itself
-    text = forum.replies[0][1]
+    assert sorted(tid for tid, _ in forum.replies) == [11, 13]   # NOT_MEDIA: the worker answers that one itself
+    text = next(m for tid, m in forum.replies if tid == 11)
     assert "不是您的问题" in text and find_marker(text, crashed + ".failed")
     assert not find_marker(text, crashed)     # so a successful RetryTask still posts its result reply
     # A restarted coordinator starts after the failures it already looked at: no second apology.
@@ -284,7 +295,7 @@ async def test_a_forum_task_that_fails_for_good_through_no_fault_of_the_member_g
     again = make()
     await again.set_enabled(True)
     await asyncio.sleep(0.5)
-    assert len(forum.replies) == 1
+    assert len(forum.replies) == 2
 
 
 def test_backoff_grows_for_outages_and_goes_to_the_longest_wait_for_what_only_the_operator_can_fix() -> None:
