@@ -31,15 +31,11 @@ from aicut.forum import parse
 from aicut.forum.models import ThreadPage, ThreadRow
 from aicut.forum.tasks import MEMBER_FIXABLE, board_key, failure_key, problem_of, task_from_request
 from aicut.models import TaskState
+from aicut.store import keys as K
 from aicut.store.tasks import Store
 
 logger = logging.getLogger(__name__)
 
-FLAG = "monitoring"                         # "1" / "0": the operator's switch, survives restarts
-FLAG_LAST_CHECK = "monitoring:last_check_ms"
-FLAG_LAST_ERROR = "monitoring:last_error"
-FLAG_FAILURES = "monitoring:failures_after"  # the event id up to which failed forum tasks were looked at
-FLAG_BASELINE = "monitoring:baseline:"      # + board key: the newest tid when the board was first watched
 MAX_BACKOFF_S = 300.0
 MAX_PAGES = 5                               # listing pages read in one check when every thread on a page is new
 
@@ -96,7 +92,7 @@ class ForumWatcher:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Resume watching if the operator left it switched on."""
-        if await self.store.get_flag(FLAG, "0") == "1":
+        if await self.store.get_flag(K.FLAG_MONITORING, "0") == "1":
             self._spawn()
 
     async def close(self) -> None:
@@ -107,9 +103,9 @@ class ForumWatcher:
 
     async def set_enabled(self, enabled: bool) -> tuple[MonitoringState, bool]:
         """Switch watching on or off (persisted); returns the state and whether it changed."""
-        before = await self.store.get_flag(FLAG, "0") == "1"
+        before = await self.store.get_flag(K.FLAG_MONITORING, "0") == "1"
         if enabled != before:
-            await self.store.set_flag(FLAG, "1" if enabled else "0")
+            await self.store.set_flag(K.FLAG_MONITORING, "1" if enabled else "0")
             await self.store.append_event("monitoring", text="started" if enabled else "stopped")
             logger.info("forum monitoring %s", "started" if enabled else "stopped")
         if enabled:
@@ -120,9 +116,9 @@ class ForumWatcher:
         return await self.state(), enabled != before
 
     async def state(self) -> MonitoringState:
-        on = await self.store.get_flag(FLAG, "0") == "1"
-        last = int(await self.store.get_flag(FLAG_LAST_CHECK, "0") or 0)
-        error = await self.store.get_flag(FLAG_LAST_ERROR, "")
+        on, last, error = await self.store.get_flags(K.FLAG_MONITORING, K.FLAG_MONITORING_LAST_CHECK,
+                                                     K.FLAG_MONITORING_LAST_ERROR)
+        on, last, error = on == "1", int(last or 0), error or ""
         where = self.forum.base_url or "no forum configured (machines.yaml forum.base_url)"
         boards = ", ".join(str(b) for b in self.forum.boards)
         detail = f"forum monitoring is {'on' if on else 'off'}: {where}" + (f" boards {boards}" if
@@ -173,7 +169,7 @@ class ForumWatcher:
         """Tell the member when their forum task failed for good for a reason that is not theirs to fix (a crash, a
         worker fault, retries used up): one apology per task, after the operator's own record. Problems the member can
         fix were answered by the worker or the watcher already. Follows the event stream from where it left off."""
-        after = await self.store.get_flag(FLAG_FAILURES, "") or await self.store.last_event_id()
+        after = await self.store.get_flag(K.FLAG_MONITORING_FAILURES, "") or await self.store.last_event_id()
         while True:
             try:
                 entries = await self.store.read_events(after, block_ms=5_000, count=200)
@@ -184,7 +180,7 @@ class ForumWatcher:
                         await self._apologise(fields["id"])
                     after = entry_id
                 if entries:
-                    await self.store.set_flag(FLAG_FAILURES, after)
+                    await self.store.set_flag(K.FLAG_MONITORING_FAILURES, after)
             except asyncio.CancelledError:
                 raise
             except AicutError as exc:     # Redis away or the forum refusing: try again shortly, from the same place
@@ -209,8 +205,8 @@ class ForumWatcher:
 
     async def _record(self, error: str) -> None:
         try:
-            await self.store.set_flag(FLAG_LAST_CHECK, str(int(time.time() * 1000)))
-            await self.store.set_flag(FLAG_LAST_ERROR, error)
+            await self.store.set_flags({K.FLAG_MONITORING_LAST_CHECK: str(int(time.time() * 1000)),
+                                        K.FLAG_MONITORING_LAST_ERROR: error})
         except AicutError as exc:         # Redis away: the next check records again
             logger.warning("could not record the forum check: %s", exc.message)
 
@@ -244,10 +240,10 @@ class ForumWatcher:
             key = board_key(self.forum.base_url, fid)
             # The baseline is a high-water mark: the newest tid on the board at the first start. Older threads are
             # never processed, even when deletions bring ones beyond the first listing page into view later.
-            mark = await self.store.get_flag(FLAG_BASELINE + key, "")
+            mark = await self.store.get_flag(K.FLAG_MONITORING_BASELINE + key, "")
             if not mark:
                 newest = max((r.tid for r in rows), default=0) if self.forum.baseline else 0
-                await self.store.set_flag(FLAG_BASELINE + key, str(newest))
+                await self.store.set_flag(K.FLAG_MONITORING_BASELINE + key, str(newest))
                 if self.forum.baseline:
                     await self.store.mark_seen(key, [str(r.tid) for r in rows])
                     await self.store.append_event("monitoring", text=f"board {fid}: {len(rows)} existing thread(s) "

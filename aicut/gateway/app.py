@@ -26,6 +26,7 @@ from aicut.gateway.facts import collect
 from aicut.gateway.live import Hub, already_sent, dumps, sse
 from aicut.gateway.redact import Redactor
 from aicut.models import TaskState
+from aicut.store import keys as K
 from aicut.store.tasks import Store
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200            # a page is never bigger, whatever ?limit= asks
 RECENT_EVENTS = 20         # events in /api/cluster/status
 REPLAY_MAX = 1000          # stream entries replayed to a client that reconnects with Last-Event-ID
-MONITORING_FLAG = "monitoring"
 SECURITY_HEADERS = {
     # Everything the page uses comes from here: no CDN can be loaded even by mistake.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -167,8 +167,8 @@ class Gateway:
         return {s.value: n for s, n in (await self._q(self.store.count_by_state())).items()}
 
     async def _monitoring(self) -> dict[str, Any]:
-        on, last, error = await asyncio.gather(*(self._q(self.store.get_flag(name, default)) for name, default in (
-            (MONITORING_FLAG, "0"), (MONITORING_FLAG + ":last_check_ms", ""), (MONITORING_FLAG + ":last_error", ""))))
+        on, last, error = await self._q(self.store.get_flags(K.FLAG_MONITORING, K.FLAG_MONITORING_LAST_CHECK,
+                                                             K.FLAG_MONITORING_LAST_ERROR))
         return views.monitoring_view(on == "1", int(last) if last else None, error or None)
 
     # ------------------------------------------------------------------ endpoints

@@ -43,7 +43,7 @@ def open_client(task: Task, options: ForumOptions, work_dir: Path):  # noqa: ANN
 
     if not options.account:
         raise ConfigError("this worker has no forum account: set FORUM_USERNAME and FORUM_PASSWORD in its .env "
-                          "(needed to read a thread and to reply)", retryable=False)
+                          "(needed to read a thread and to reply)")
     settings = replace(options.settings, base_url=forum_base(task, options.settings))
     cookies = Path(options.cookie_file) if options.cookie_file else work_dir / "forum-cookies.json"
     return ForumClient(settings, options.account.username, options.account.password, cookie_file=cookies)

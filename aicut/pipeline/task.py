@@ -119,7 +119,7 @@ def run_task(task: Task, options: PipelineOptions, report: Report,
     forum_task = bool(task.thread_url) and options.publish_to_forum
     if forum_task and not options.forum.account:
         raise ConfigError("this task answers in a forum thread but the worker has no forum account: set "
-                          "FORUM_USERNAME and FORUM_PASSWORD in the worker's .env", retryable=False)
+                          "FORUM_USERNAME and FORUM_PASSWORD in the worker's .env")
     client = None
     clock = _Clock()
     try:

@@ -31,8 +31,12 @@ DEFAULT_PREFIX = "aicut:"
 # between EVENTS_MAXLEN and EVENTS_MAXLEN + 100 while XADD stays O(1).
 EVENTS_MAXLEN = 10_000
 
-# Flags.
-FLAG_MONITORING = "monitoring"
+# Flags (names in the flags hash).
+FLAG_MONITORING = "monitoring"                            # "1" / "0": the operator's switch for the forum watcher
+FLAG_MONITORING_LAST_CHECK = "monitoring:last_check_ms"   # when the watcher last finished looking at the forum
+FLAG_MONITORING_LAST_ERROR = "monitoring:last_error"      # what went wrong then ("" when nothing)
+FLAG_MONITORING_FAILURES = "monitoring:failures_after"    # event id up to which failed forum tasks were answered
+FLAG_MONITORING_BASELINE = "monitoring:baseline:"         # + board key: the newest tid when first watched
 
 # Counters (names in the counters hash). "to:<STATE>" counts every entry into a state, creation included.
 COUNTER_CREATED = "created"

@@ -364,10 +364,18 @@ class Store:
         """Persist a switch (e.g. ``monitoring``)."""
         await self._run("set_flag", lambda: self._r.hset(self.keys.flags, name, value))
 
+    async def set_flags(self, values: Mapping[str, str]) -> None:
+        """Persist several switches at once."""
+        await self._run("set_flags", lambda: self._r.hset(self.keys.flags, mapping=dict(values)))
+
     async def get_flag(self, name: str, default: str = "") -> str:
         """A persisted switch, or ``default`` when never set."""
         value = await self._run("get_flag", lambda: self._r.hget(self.keys.flags, name))
         return default if value is None else value
+
+    async def get_flags(self, *names: str) -> list[str | None]:
+        """Several persisted switches in one round trip (None for one never set)."""
+        return list(await self._run("get_flags", lambda: self._r.hmget(self.keys.flags, list(names))))
 
     async def counters(self) -> dict[str, int]:
         """Every counter."""

@@ -7,17 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from aicut.store import EmbeddedValkey
-from tests.coordinator.conftest import Cluster
+from tests.coordinator.conftest import cluster, valkey  # noqa: F401 — the real cluster, on its own Valkey
 from tests.support.discuz import DiscuzServer, ForumConfig
-from tests.support.procs import ROOT, free_port
+from tests.support.procs import ROOT
 
 BOT = {"FORUM_USERNAME": "aicut", "FORUM_PASSWORD": "botpass123"}   # an account of the test forum's default config
 
@@ -109,15 +108,3 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.1) -> An
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    """Workers and a coordinator as real processes, on a Valkey of the test's own (the coordinator's keys have no
-    per-test prefix)."""
-    valkey = EmbeddedValkey(tmp_path / "valkey", port=free_port())
-    await valkey.start()
-    c = Cluster(tmp_path, valkey)
-    yield c
-    await c.close()
-    await valkey.close()
